@@ -1,0 +1,77 @@
+"""The outbox (SPEC §6): every change writes its events as rows in its own transaction.
+
+The webhooks app listens to `event_recorded`, sent once the transaction has committed, and
+delivers the events. If the broker or a receiver is down nothing is lost: the rows are there.
+"""
+
+from django.db import transaction
+from django.dispatch import Signal
+from django.utils import timezone
+
+from .models import OutboxEvent
+
+# Sent after commit with `event_ids`: the ids of the OutboxEvent rows just recorded.
+event_recorded = Signal()
+
+ORDER_STATUS_EVENTS = {
+    "completed": OutboxEvent.Type.ORDER_COMPLETED,
+    "failed": OutboxEvent.Type.ORDER_FAILED,
+    "cancelled": OutboxEvent.Type.ORDER_CANCELLED,
+}
+
+
+def _body(event_type, now, data):
+    return {"type": str(event_type), "timestamp": now.isoformat(), "data": data}
+
+
+def record(*, order=None, order_types=(), movement_events=()):
+    """Write one row per event, each type once, and announce them after commit.
+
+    `order_types` are order.* types; their `data` is the order as the API returns it now, so the
+    caller records events after its last change. `movement_events` are (type, movement) pairs.
+    """
+    from .api.serializers import movement_representation, order_representation
+
+    assert transaction.get_connection().in_atomic_block, "events are recorded inside the change's transaction"
+    now = timezone.now()
+    rows = []
+    seen = set()
+    order_data = None
+    for event_type in order_types:
+        if event_type in seen:
+            continue
+        seen.add(event_type)
+        if order_data is None:
+            order_data = order_representation(order.pk)
+        rows.append(
+            OutboxEvent(type=event_type, occurred_at=now, order=order, payload=_body(event_type, now, order_data))
+        )
+    for event_type, movement in movement_events:
+        if (event_type, movement.pk) in seen:
+            continue
+        seen.add((event_type, movement.pk))
+        rows.append(
+            OutboxEvent(
+                type=event_type,
+                occurred_at=now,
+                order_id=movement.order_id,
+                movement=movement,
+                payload=_body(event_type, now, movement_representation(movement)),
+            )
+        )
+    if not rows:
+        return []
+    OutboxEvent.objects.bulk_create(rows)
+    ids = [row.pk for row in rows]
+    transaction.on_commit(lambda: event_recorded.send(sender=OutboxEvent, event_ids=ids), robust=True)
+    return rows
+
+
+def status_event_types(old_status, new_status):
+    """The order.* events a status change causes: status_changed, plus completed/failed/cancelled."""
+    if old_status == new_status:
+        return []
+    types = [OutboxEvent.Type.ORDER_STATUS_CHANGED]
+    if new_status in ORDER_STATUS_EVENTS:
+        types.append(ORDER_STATUS_EVENTS[new_status])
+    return types

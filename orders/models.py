@@ -1,0 +1,520 @@
+"""The order domain: reference data, orders with their groups and lines, stock movements,
+status history, the outbox of events, API clients and idempotency keys."""
+
+import hashlib
+import hmac
+import secrets
+from datetime import date
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class AddressFields(models.Model):
+    """An address (SPEC §2). Valid with line1 + postal_code + country, or with lat + lng."""
+
+    line1 = models.CharField(max_length=100, blank=True)
+    line2 = models.CharField(max_length=100, blank=True)
+    line3 = models.CharField(max_length=100, blank=True)
+    town = models.CharField(max_length=100, blank=True)
+    county = models.CharField(max_length=100, blank=True)
+    postal_code = models.CharField(max_length=20, blank=True)
+    country = models.CharField(max_length=2, blank=True)
+    lat = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    lng = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+
+    ADDRESS_FIELDS = ("line1", "line2", "line3", "town", "county", "postal_code", "country", "lat", "lng")
+
+    class Meta:
+        abstract = True
+
+    def address_dict(self):
+        return {name: getattr(self, name) for name in self.ADDRESS_FIELDS}
+
+
+class ReferenceQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(active=True)
+
+
+class StockLocation(AddressFields):
+    """A depot that holds stock and runs fleets."""
+
+    code = models.CharField(max_length=20, unique=True)
+    name = models.CharField(max_length=100)
+    active = models.BooleanField(default=True)
+
+    objects = ReferenceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.code
+
+
+class DeliveryMethod(models.Model):
+    """A fleet of vehicles doing final-mile work from one depot."""
+
+    code = models.CharField(max_length=20, unique=True)
+    name = models.CharField(max_length=100)
+    depot = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="delivery_methods")
+    active = models.BooleanField(default=True)
+
+    objects = ReferenceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.code
+
+
+class ServiceLevel(models.Model):
+    """What the customer bought: two-man delivery, room of choice, assembly..."""
+
+    code = models.CharField(max_length=20, unique=True)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    default_unload_minutes = models.PositiveIntegerField(default=0)
+    active = models.BooleanField(default=True)
+
+    objects = ReferenceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.code
+
+
+class Lane(models.Model):
+    """How long stock takes between two depots. Pairs without a lane take DEFAULT_TRANSIT_DAYS."""
+
+    DEFAULT_TRANSIT_DAYS = 1
+
+    from_location = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="lanes_out")
+    to_location = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="lanes_in")
+    transit_days = models.PositiveIntegerField(default=DEFAULT_TRANSIT_DAYS)
+
+    class Meta:
+        ordering = ["from_location__code", "to_location__code"]
+        constraints = [
+            models.UniqueConstraint(fields=["from_location", "to_location"], name="lane_unique_pair"),
+            models.CheckConstraint(
+                condition=~Q(from_location=models.F("to_location")), name="lane_distinct_ends"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.from_location_id}→{self.to_location_id} ({self.transit_days}d)"
+
+
+class FailureReason(models.Model):
+    """A reason a driver can give for a failed delivery."""
+
+    code = models.CharField(max_length=20, unique=True)
+    description = models.CharField(max_length=200)
+    active = models.BooleanField(default=True)
+
+    objects = ReferenceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.code
+
+
+class ApiClient(models.Model):
+    """An outside system (ERP, WMS, web shop) calling the REST API with its own key.
+
+    Only a SHA-256 digest of the key is kept. Keys are 190 bits of randomness, so a fast digest is
+    enough: there is nothing to brute-force the way there is with a human password.
+    """
+
+    class Scope(models.TextChoices):
+        ORDERS_READ = "orders:read", "Read orders"
+        ORDERS_WRITE = "orders:write", "Create and change orders"
+        ORDERS_ALL = "orders:all", "See and change every client's orders"
+        REFERENCE_WRITE = "reference:write", "Change reference data"
+        WEBHOOKS_MANAGE = "webhooks:manage", "Manage webhook subscriptions"
+
+    KEY_PREFIX = "sp_"
+
+    name = models.CharField(max_length=100, unique=True)
+    key_id = models.CharField(max_length=16, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    scopes = models.JSONField(default=list)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    # DRF reads these on request.user.
+    is_authenticated = True
+    is_anonymous = False
+
+    @staticmethod
+    def hash_secret(secret):
+        return hashlib.sha256(secret.encode()).hexdigest()
+
+    def set_new_key(self):
+        """Give the client a new key and return it; only its digest is stored."""
+        self.key_id = secrets.token_hex(6)
+        secret = secrets.token_urlsafe(24)
+        self.key_hash = self.hash_secret(secret)
+        return f"{self.KEY_PREFIX}{self.key_id}_{secret}"
+
+    @classmethod
+    def split_key(cls, key):
+        """Return (key_id, secret) of a well-formed key, or None."""
+        if not key.startswith(cls.KEY_PREFIX):
+            return None
+        key_id, sep, secret = key[len(cls.KEY_PREFIX) :].partition("_")
+        if not sep or len(key_id) != 12 or not secret:
+            return None
+        return key_id, secret
+
+    def check_secret(self, secret):
+        return hmac.compare_digest(self.key_hash, self.hash_secret(secret))
+
+    def has_scope(self, scope):
+        return scope in self.scopes
+
+
+class Order(AddressFields):
+    """A customer order: a header, one or more groups (legs) and their item lines.
+
+    The address and required date/time here are the order's own; for a delivery or collection
+    order they are also its single group's, for a multi order they repeat the first group's.
+    """
+
+    class Status(models.TextChoices):
+        AWAITING_STOCK = "awaiting_stock", "Awaiting stock"
+        READY = "ready", "Ready to plan"
+        PLANNED = "planned", "Planned"
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Type(models.TextChoices):
+        DELIVERY = "delivery", "Delivery"
+        COLLECTION = "collection", "Collection"
+        MULTI = "multi", "Multi-leg"
+
+    order_no = models.CharField(max_length=50, unique=True)
+    order_date = models.DateField(default=date.today)
+    order_type = models.CharField(max_length=20, choices=Type.choices, default=Type.DELIVERY)
+    customer_name = models.CharField(max_length=100)
+    customer_mobile = models.CharField(max_length=30, blank=True)
+    customer_email = models.EmailField(blank=True)
+    customer_phone = models.CharField(max_length=30, blank=True)
+    customer_reference = models.CharField(max_length=100, blank=True)
+    customer_address = models.JSONField(null=True, blank=True)
+    service_level = models.ForeignKey(
+        ServiceLevel, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
+    )
+    unload_minutes = models.PositiveIntegerField(null=True, blank=True)
+    required_date = models.DateField(null=True, blank=True)
+    required_time_from = models.TimeField(null=True, blank=True)
+    required_time_to = models.TimeField(null=True, blank=True)
+    order_notes = models.TextField(blank=True)
+    location_instructions = models.TextField(blank=True)
+    driver_notes = models.TextField(blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.AWAITING_STOCK)
+    status_changed_at = models.DateTimeField(auto_now_add=True)
+    version = models.PositiveIntegerField(default=1)
+    tracking_token = models.CharField(max_length=43, unique=True, editable=False)
+    earliest_delivery_date = models.DateField(null=True, blank=True)
+    attempt_count = models.PositiveIntegerField(default=0)
+    failure_reason = models.ForeignKey(
+        FailureReason, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    pod = models.JSONField(null=True, blank=True, help_text="Proof of delivery, once completed.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    source_client = models.ForeignKey(
+        ApiClient, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
+    )
+    source_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(required_time_from__isnull=True)
+                | Q(required_time_to__isnull=True)
+                | Q(required_time_from__lte=models.F("required_time_to")),
+                name="order_time_window_ordered",
+            ),
+        ]
+        indexes = [
+            # API list: cursor pagination by creation, and a client's own orders.
+            models.Index(fields=["created_at", "id"], name="order_created_idx"),
+            models.Index(fields=["source_client", "created_at"], name="order_client_created_idx"),
+            # API list ?updated_since= (integrations syncing changes).
+            models.Index(fields=["updated_at"], name="order_updated_idx"),
+            # Lists filtered by status and required date (office list, planners).
+            models.Index(fields=["status", "required_date"], name="order_status_required_idx"),
+            models.Index(fields=["required_date"], name="order_required_idx"),
+            # Periodic release job: orders still awaiting stock.
+            models.Index(
+                fields=["earliest_delivery_date"],
+                condition=Q(status="awaiting_stock"),
+                name="order_awaiting_stock_idx",
+            ),
+            # Office search by postal code and customer reference.
+            models.Index(fields=["postal_code"], name="order_postal_code_idx"),
+            models.Index(fields=["customer_reference"], name="order_customer_ref_idx"),
+        ]
+
+    def __str__(self):
+        return self.order_no
+
+    def save(self, *args, **kwargs):
+        if not self.tracking_token:
+            self.tracking_token = secrets.token_urlsafe(24)  # 192 bits
+        super().save(*args, **kwargs)
+
+    @property
+    def tracking_url(self):
+        return f"{settings.PUBLIC_BASE_URL}/track/{self.tracking_token}/"
+
+    @property
+    def source(self):
+        if self.source_client_id:
+            return f"api:{self.source_client.name}"
+        if self.source_user_id:
+            return f"user:{self.source_user.get_username()}"
+        return "system"
+
+    @property
+    def is_multi(self):
+        return self.order_type == self.Type.MULTI
+
+
+class OrderGroup(AddressFields):
+    """A leg of an order: where and when one delivery or collection happens, with its own status."""
+
+    class Type(models.TextChoices):
+        DELIVERY = "delivery", "Delivery"
+        COLLECTION = "collection", "Collection"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="groups")
+    sequence = models.PositiveIntegerField()
+    group_type = models.CharField(max_length=20, choices=Type.choices)
+    required_date = models.DateField(null=True, blank=True)
+    required_time_from = models.TimeField(null=True, blank=True)
+    required_time_to = models.TimeField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Order.Status.choices, default=Order.Status.AWAITING_STOCK)
+    status_changed_at = models.DateTimeField(auto_now_add=True)
+    plan = models.JSONField(
+        null=True, blank=True, help_text="Route details once planned: planned_date, route_ref, eta, driver..."
+    )
+
+    class Meta:
+        ordering = ["order", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "sequence"], name="group_unique_sequence"),
+            models.CheckConstraint(condition=Q(sequence__gte=1), name="group_sequence_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.order_id}/{self.sequence}"
+
+
+class OrderLine(models.Model):
+    """An item line: what to deliver, where its stock is, and which fleet does the final mile."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    group = models.ForeignKey(OrderGroup, on_delete=models.CASCADE, related_name="lines")
+    line_no = models.PositiveIntegerField()
+    sku = models.CharField(max_length=50)
+    description = models.CharField(max_length=200, blank=True)
+    quantity = models.PositiveIntegerField()
+    weight_kg = models.DecimalField(max_digits=9, decimal_places=3, null=True, blank=True)
+    cube_m3 = models.DecimalField(max_digits=9, decimal_places=4, null=True, blank=True)
+    stock_location = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="+")
+    on_hand_date = models.DateField(default=date.today)
+    delivery_method = models.ForeignKey(DeliveryMethod, on_delete=models.PROTECT, related_name="+")
+    assembly_minutes = models.PositiveIntegerField(default=0)
+    notes = models.TextField(blank=True)
+    delivered_quantity = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["order", "line_no"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "line_no"], name="line_unique_line_no"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="line_quantity_positive"),
+        ]
+        indexes = [
+            # API list ?delivery_method= and ?stock_location= filter orders through their lines.
+            models.Index(fields=["delivery_method", "order"], name="line_method_order_idx"),
+            models.Index(fields=["stock_location", "order"], name="line_location_order_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.order_id}#{self.line_no}"
+
+
+class StockMovement(models.Model):
+    """Trunking: stock moved between depots for one order on one lane (SPEC §4)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DISPATCHED = "dispatched", "Dispatched"
+        RECEIVED = "received", "Received"
+        CANCELLED = "cancelled", "Cancelled"
+
+    reference = models.CharField(max_length=20, unique=True, null=True, editable=False)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="movements")
+    from_location = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="+")
+    to_location = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    ship_date = models.DateField()
+    due_date = models.DateField()
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["ship_date", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(due_date__gte=models.F("ship_date")), name="movement_due_after_ship"),
+            # One open (not cancelled) pending movement per order and lane.
+            models.UniqueConstraint(
+                fields=["order", "from_location", "to_location"],
+                condition=Q(status="pending"),
+                name="movement_one_pending_per_lane",
+            ),
+        ]
+        indexes = [
+            # Movement board and API list: by status and ship date, by lane.
+            models.Index(fields=["status", "ship_date"], name="movement_status_ship_idx"),
+            models.Index(fields=["from_location", "to_location", "ship_date"], name="movement_lane_ship_idx"),
+        ]
+
+    def __str__(self):
+        return self.reference or f"movement {self.pk}"
+
+
+class StockMovementLine(models.Model):
+    """How much of one order line a movement carries."""
+
+    movement = models.ForeignKey(StockMovement, on_delete=models.CASCADE, related_name="lines")
+    order_line = models.ForeignKey(OrderLine, on_delete=models.SET_NULL, null=True, related_name="movement_lines")
+    line_no = models.PositiveIntegerField()
+    sku = models.CharField(max_length=50)
+    quantity = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["movement", "line_no"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="movement_line_quantity_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.movement_id}: {self.sku} x{self.quantity}"
+
+
+class StatusChange(models.Model):
+    """One status change of an order, a group or a movement: from, to, when, by whom, and why."""
+
+    class Subject(models.TextChoices):
+        ORDER = "order", "Order"
+        GROUP = "group", "Group"
+        MOVEMENT = "movement", "Stock movement"
+
+    class ActorKind(models.TextChoices):
+        USER = "user", "User"
+        API_CLIENT = "api_client", "API client"
+        INBOUND_SOURCE = "inbound_source", "Inbound source"
+        SYSTEM = "system", "System"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="history")
+    subject = models.CharField(max_length=20, choices=Subject.choices)
+    group = models.ForeignKey(OrderGroup, on_delete=models.CASCADE, null=True, blank=True, related_name="history")
+    movement = models.ForeignKey(
+        StockMovement, on_delete=models.CASCADE, null=True, blank=True, related_name="history"
+    )
+    previous_status = models.CharField(max_length=20, blank=True)
+    status = models.CharField(max_length=20)
+    at = models.DateTimeField(auto_now_add=True)
+    actor_kind = models.CharField(max_length=20, choices=ActorKind.choices)
+    actor_label = models.CharField(max_length=150)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [
+            # Status endpoint and order page: an order's history in time order.
+            models.Index(fields=["order", "at"], name="statuschange_order_at_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.subject} {self.previous_status or '∅'}→{self.status}"
+
+
+class OutboxEvent(models.Model):
+    """An event of SPEC §6, written in the same transaction as the change that caused it.
+
+    Immutable once written; the webhooks app fans it out to subscriptions.
+    """
+
+    class Type(models.TextChoices):
+        ORDER_CREATED = "order.created"
+        ORDER_UPDATED = "order.updated"
+        ORDER_STATUS_CHANGED = "order.status_changed"
+        ORDER_COMPLETED = "order.completed"
+        ORDER_FAILED = "order.failed"
+        ORDER_CANCELLED = "order.cancelled"
+        MOVEMENT_CREATED = "stock_movement.created"
+        MOVEMENT_STATUS_CHANGED = "stock_movement.status_changed"
+
+    type = models.CharField(max_length=40, choices=Type.choices)
+    occurred_at = models.DateTimeField()
+    order = models.ForeignKey(Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    movement = models.ForeignKey(StockMovement, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    payload = models.JSONField(help_text='The body sent: {"type", "timestamp", "data"}.')
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["order", "id"], name="outbox_order_idx")]
+
+    def __str__(self):
+        return f"{self.type} #{self.pk}"
+
+
+class IdempotencyKey(models.Model):
+    """A client's Idempotency-Key with the hash of its request body and, once done, the response."""
+
+    class State(models.TextChoices):
+        IN_FLIGHT = "in_flight", "In flight"
+        DONE = "done", "Done"
+
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.IN_FLIGHT)
+    response_status = models.PositiveIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    response_headers = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["client", "key"], name="idempotency_unique_client_key")]
+        # Expired keys are purged by age.
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created_idx")]
+
+    def __str__(self):
+        return f"{self.client_id}:{self.key}"

@@ -1,0 +1,674 @@
+"""Every write to the order domain goes through a function here.
+
+Each function is atomic, locks the order row first (then its movements), checks the version an
+outside caller expected, writes status history for every status it changes, runs the trunking
+rule where lines may have changed, raises `version` once, and records its events in the outbox in
+the same transaction. Pages, the API and inbound webhooks all call these, so no door bypasses a rule.
+"""
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from . import events, trunking
+from .domain import (
+    EDITABLE_STATUSES,
+    MOVEMENT_TRANSITIONS,
+    Actor,
+    OrderError,
+    StaleEvent,
+    TransitionNotAllowed,
+    VersionMismatch,
+    can_transition,
+    derive_order_status,
+)
+from .models import (
+    AddressFields,
+    FailureReason,
+    Order,
+    OrderGroup,
+    OrderLine,
+    OutboxEvent,
+    StatusChange,
+    StockMovement,
+)
+
+S = Order.Status
+MS = StockMovement.Status
+E = OutboxEvent.Type
+
+ADDRESS_FIELDS = AddressFields.ADDRESS_FIELDS
+WINDOW_FIELDS = ("required_date", "required_time_from", "required_time_to")
+# Changing any of these on a planned order or leg takes it off its plan.
+PLAN_FIELDS = ADDRESS_FIELDS + WINDOW_FIELDS
+HEADER_FIELDS = (
+    "order_date",
+    "customer_name",
+    "customer_mobile",
+    "customer_email",
+    "customer_phone",
+    "customer_reference",
+    "customer_address",
+    "service_level",
+    "unload_minutes",
+    "order_notes",
+    "location_instructions",
+    "driver_notes",
+    *PLAN_FIELDS,
+)
+LINE_FIELDS = (
+    "sku",
+    "description",
+    "quantity",
+    "weight_kg",
+    "cube_m3",
+    "stock_location",
+    "on_hand_date",
+    "delivery_method",
+    "assembly_minutes",
+    "notes",
+)
+NEW_LINE_REQUIRED = ("sku", "quantity", "stock_location", "delivery_method")
+GROUP_FIELDS = ("group_type", *PLAN_FIELDS)
+
+
+class _Change:
+    """What one service call did to one order: collected, then written out by `_finish`."""
+
+    def __init__(self, order, actor):
+        self.order = order
+        self.actor = actor
+        self.dirty = False
+        self.order_types = []
+        self.movement_events = []
+
+    def order_event(self, event_type):
+        self.dirty = True
+        if event_type not in self.order_types:
+            self.order_types.append(event_type)
+
+    def movement_event(self, event_type, movement):
+        self.dirty = True
+        self.movement_events.append((event_type, movement))
+
+
+def _lock(order):
+    """Lock and reload an order (given as an Order or its order_no)."""
+    order_no = order.order_no if isinstance(order, Order) else order
+    try:
+        return Order.objects.select_for_update().get(order_no=order_no)
+    except Order.DoesNotExist:
+        raise OrderError(f"There is no order {order_no}.", code="not_found")
+
+
+def _check_version(order, expected_version):
+    if expected_version is not None and expected_version != order.version:
+        raise VersionMismatch(expected_version, order.version)
+
+
+def _history(order, actor, *, subject, previous, status, note="", group=None, movement=None):
+    StatusChange.objects.create(
+        order=order,
+        subject=subject,
+        group=group,
+        movement=movement,
+        previous_status=previous,
+        status=status,
+        actor_kind=actor.kind,
+        actor_label=actor.label[:150],
+        note=note,
+    )
+
+
+def _set_group_status(change, group, target, *, note, actor=None, occurred_at=None, check=True):
+    """Move one group (leg) to `target`, refusing what the status machine forbids."""
+    if occurred_at is not None and occurred_at < group.status_changed_at:
+        raise StaleEvent(
+            f"The event happened at {occurred_at.isoformat()}, before the last status change "
+            f"({group.status_changed_at.isoformat()}); it is too old to apply."
+        )
+    if check and not can_transition(group.status, target):
+        raise TransitionNotAllowed(group.status, target, "leg" if change.order.is_multi else "order")
+    if group.status == target:
+        return
+    previous = group.status
+    group.status = target
+    group.status_changed_at = timezone.now()
+    group.save(update_fields=["status", "status_changed_at", "plan"])
+    if change.order.is_multi:
+        _history(
+            change.order, actor or change.actor, subject="group", previous=previous, status=target, note=note, group=group
+        )
+    change.dirty = True
+
+
+def _sync_order_status(change, groups, *, note, actor=None):
+    """Derive the order's status from its groups; record history and events when it moves."""
+    order = change.order
+    target = derive_order_status(g.status for g in groups)
+    if target == order.status:
+        return
+    previous = order.status
+    order.status = target
+    order.status_changed_at = timezone.now()
+    _history(order, actor or change.actor, subject="order", previous=previous, status=target, note=note)
+    for event_type in events.status_event_types(previous, target):
+        change.order_event(event_type)
+
+
+def _finish(change):
+    """Raise the version, save the order and record its events, if anything changed."""
+    if not change.dirty:
+        return change.order
+    order = change.order
+    order.version += 1
+    order.save()
+    events.record(order=order, order_types=change.order_types, movement_events=change.movement_events)
+    return order
+
+
+def _run_trunking(change, *, on=None):
+    """Run the trunking rule and record what it did to the movements."""
+    outcome = trunking.apply(change.order, on=on)
+    for movement in outcome.created:
+        _history(
+            change.order,
+            change.actor,
+            subject="movement",
+            previous="",
+            status=movement.status,
+            note=f"{movement.reference} created: stock to move {movement.from_location.code} → "
+            f"{movement.to_location.code}.",
+            movement=movement,
+        )
+        change.movement_event(E.MOVEMENT_CREATED, movement)
+    for movement in outcome.cancelled:
+        _history(
+            change.order,
+            change.actor,
+            subject="movement",
+            previous=MS.PENDING,
+            status=MS.CANCELLED,
+            note=f"{movement.reference} no longer needed after the order's lines changed.",
+            movement=movement,
+        )
+        change.movement_event(E.MOVEMENT_STATUS_CHANGED, movement)
+    return outcome
+
+
+def _refresh_stock_status(change, *, changed_groups=(), trigger="", on=None):
+    """Set each group's awaiting_stock/ready from where its stock is, then the order's status.
+
+    Groups that are planned or failed and whose lines, address or window changed are taken off
+    their plan (SPEC §3). Moves caused by stock arriving are the system's, with a note of why.
+    """
+    order = change.order
+    ready_lines = trunking.stock_ready_lines(order, on=on)
+    groups = list(OrderGroup.objects.filter(order=order).order_by("sequence"))
+    line_groups = {}
+    for line_id, group_id in OrderLine.objects.filter(order=order).values_list("pk", "group_id"):
+        line_groups.setdefault(group_id, []).append(line_id)
+    for group in groups:
+        stock_ready = all(line_id in ready_lines for line_id in line_groups.get(group.pk, []))
+        target = S.READY if stock_ready else S.AWAITING_STOCK
+        if group.status in (S.AWAITING_STOCK, S.READY) and group.status != target:
+            note = "All stock is at the delivering depot." if stock_ready else "Waiting for stock to reach the depot."
+            if trigger:
+                note = f"{note} ({trigger})"
+            _set_group_status(change, group, target, note=note, actor=Actor.system())
+        elif group.status in (S.PLANNED, S.FAILED) and group.pk in changed_groups:
+            was = "planned" if group.status == S.PLANNED else "failed"
+            group.plan = None
+            _set_group_status(
+                change, group, target, note=f"Taken off its plan: {was} order changed by {change.actor}."
+            )
+    note = "Status follows its stock." if not changed_groups else f"Changed by {change.actor}."
+    _sync_order_status(change, groups, note=note, actor=Actor.system() if not changed_groups else None)
+    return groups
+
+
+# --- Orders -------------------------------------------------------------------------------------
+
+
+def _single_group_fields(fields, group_type):
+    return {"sequence": 1, "group_type": group_type, **{f: fields.get(f) for f in PLAN_FIELDS}}
+
+
+def _clean_address(values):
+    return {f: ("" if values.get(f) is None and f not in ("lat", "lng") else values.get(f)) for f in ADDRESS_FIELDS}
+
+
+@transaction.atomic
+def create_order(*, actor, fields, lines=None, groups=None, on=None):
+    """Create an order with its groups and lines, run the trunking rule, record order.created.
+
+    `fields` are Order field values (reference data as instances). Delivery and collection orders
+    take `lines` and get one group from their own address and window; a multi order takes
+    `groups`, each with its own fields and `lines`.
+    """
+    order_no = fields["order_no"]
+    if Order.objects.filter(order_no=order_no).exists():
+        raise OrderError(f"An order with order_no {order_no} already exists.", code="duplicate")
+    order_type = fields.get("order_type", Order.Type.DELIVERY)
+    if order_type == Order.Type.MULTI:
+        group_specs = sorted(groups or [], key=lambda g: g["sequence"])
+        if len(group_specs) < 2:
+            raise ValidationError({"groups": ["A multi order needs two or more groups."]})
+        first = group_specs[0]
+        # The order's own address and window repeat the first leg's unless given.
+        fields = {**fields}
+        if not any(fields.get(f) for f in ADDRESS_FIELDS):
+            fields.update({f: first.get(f) for f in ADDRESS_FIELDS})
+        for f in WINDOW_FIELDS:
+            if fields.get(f) is None:
+                fields[f] = first.get(f)
+    else:
+        group_specs = [{**_single_group_fields(fields, order_type), "lines": lines or []}]
+
+    header = {f: fields[f] for f in HEADER_FIELDS if f in fields}
+    header.update(_clean_address(fields))
+    order = Order(
+        order_no=order_no,
+        order_type=order_type,
+        source_client=actor.client,
+        source_user=actor.user,
+        **header,
+    )
+    if order.unload_minutes is None and order.service_level is not None:
+        order.unload_minutes = order.service_level.default_unload_minutes
+    try:
+        with transaction.atomic():
+            order.save(force_insert=True)
+    except IntegrityError:
+        # Another request created the same order_no between our check and our insert.
+        raise OrderError(f"An order with order_no {order_no} already exists.", code="duplicate")
+
+    new_lines = []
+    for spec in group_specs:
+        group = OrderGroup.objects.create(
+            order=order,
+            sequence=spec["sequence"],
+            group_type=spec["group_type"],
+            **{f: spec.get(f) for f in WINDOW_FIELDS},
+            **_clean_address(spec),
+        )
+        for line in spec.get("lines") or []:
+            new_lines.append(OrderLine(order=order, group=group, **{f: line[f] for f in ("line_no", *LINE_FIELDS) if f in line}))
+    OrderLine.objects.bulk_create(new_lines)
+
+    change = _Change(order, actor)
+    _run_trunking(change, on=on)
+    groups_now = list(order.groups.order_by("sequence"))
+    ready_lines = trunking.stock_ready_lines(order, on=on)
+    for group in groups_now:
+        group_lines = [line for line in new_lines if line.group_id == group.pk]
+        if all(line.pk in ready_lines for line in group_lines):
+            group.status = S.READY
+            group.save(update_fields=["status"])
+    order.status = derive_order_status(g.status for g in groups_now)
+    _history(order, actor, subject="order", previous="", status=order.status, note="Order created.")
+    order.save()
+    events.record(order=order, order_types=[E.ORDER_CREATED], movement_events=change.movement_events)
+    return order
+
+
+def _apply_lines(order, line_specs, *, replace):
+    """Add, change and (with replace) remove lines matched by line_no; return the groups touched."""
+    existing = {line.line_no: line for line in OrderLine.objects.filter(order=order)}
+    groups = {g.sequence: g for g in OrderGroup.objects.filter(order=order)}
+    single = None if order.is_multi else next(iter(groups.values()))
+    touched = set()
+    given = set()
+    for index, spec in enumerate(line_specs):
+        line_no = spec["line_no"]
+        given.add(line_no)
+        group = single
+        if order.is_multi and spec.get("sequence") is not None:
+            group = groups.get(spec["sequence"])
+            if group is None:
+                raise ValidationError({f"lines.{index}.sequence": [f"The order has no group {spec['sequence']}."]})
+        line = existing.get(line_no)
+        if line is None:
+            missing = [f for f in NEW_LINE_REQUIRED if spec.get(f) is None]
+            if group is None:
+                missing.append("sequence")
+            if missing:
+                raise ValidationError({f"lines.{index}.{f}": ["This field is required for a new line."] for f in missing})
+            line = OrderLine(order=order, group=group, line_no=line_no, **{f: spec[f] for f in LINE_FIELDS if f in spec})
+            line.save()
+            touched.add(group.pk)
+            continue
+        changed = [f for f in LINE_FIELDS if f in spec and getattr(line, f) != spec[f]]
+        if group is not None and group.pk != line.group_id:
+            touched.add(line.group_id)
+            line.group = group
+            changed.append("group")
+        for f in changed:
+            if f != "group":
+                setattr(line, f, spec[f])
+        if changed:
+            line.save()
+            touched.add(line.group_id)
+    if replace:
+        for line_no, line in existing.items():
+            if line_no not in given:
+                touched.add(line.group_id)
+                line.delete()
+    return touched
+
+
+@transaction.atomic
+def update_order(order, *, actor, fields=None, lines=None, replace_lines=False, expected_version=None, on=None):
+    """Change an order's header and, where `lines` is given, its lines (matched by line_no).
+
+    Lines not given are kept unless `replace_lines`. Nothing changed means no new version and no event.
+    """
+    order = _lock(order)
+    _check_version(order, expected_version)
+    change = _Change(order, actor)
+    fields = fields or {}
+    if "order_type" in fields and fields["order_type"] != order.order_type:
+        raise ValidationError({"order_type": ["The order type cannot change once an order exists."]})
+    if "customer_name" in fields and not fields["customer_name"]:
+        raise ValidationError({"customer": ["The customer's name is required."]})
+
+    changed = [f for f in HEADER_FIELDS if f in fields and getattr(order, f) != fields[f]]
+    plan_changed = [f for f in changed if f in PLAN_FIELDS]
+    if (plan_changed or lines is not None) and order.status not in EDITABLE_STATUSES:
+        raise OrderError(
+            f"The order is {order.get_status_display().lower()}; its lines, address and time window "
+            "can no longer change.",
+            code="not_editable",
+        )
+    for f in changed:
+        value = fields[f]
+        if f in ADDRESS_FIELDS and value is None and f not in ("lat", "lng"):
+            value = ""
+        setattr(order, f, value)
+    changed_groups = set()
+    if plan_changed:
+        # The order's address and window are its single group's, or a multi order's first leg's.
+        group = OrderGroup.objects.filter(order=order).order_by("sequence").first()
+        for f in plan_changed:
+            setattr(group, f, getattr(order, f))
+        group.save()
+        changed_groups.add(group.pk)
+    if lines is not None:
+        changed_groups |= _apply_lines(order, lines, replace=replace_lines)
+    if not changed and not changed_groups:
+        return order
+
+    change.order_event(E.ORDER_UPDATED)
+    if lines is not None:
+        _run_trunking(change, on=on)
+    _refresh_stock_status(change, changed_groups=changed_groups, on=on)
+    return _finish(change)
+
+
+def replace_lines(order, *, actor, lines, expected_version=None, on=None):
+    """PUT lines: the given lines become the order's lines."""
+    return update_order(order, actor=actor, lines=lines, replace_lines=True, expected_version=expected_version, on=on)
+
+
+@transaction.atomic
+def update_group(order, sequence, *, actor, fields, expected_version=None, on=None):
+    """Change one group (leg): its type, address or time window."""
+    order = _lock(order)
+    _check_version(order, expected_version)
+    try:
+        group = OrderGroup.objects.get(order=order, sequence=sequence)
+    except OrderGroup.DoesNotExist:
+        raise OrderError(f"Order {order.order_no} has no group {sequence}.", code="not_found")
+    if "group_type" in fields and not order.is_multi and fields["group_type"] != group.group_type:
+        raise ValidationError({"group_type": ["Only a multi order's groups can change type."]})
+    changed = [f for f in GROUP_FIELDS if f in fields and getattr(group, f) != fields[f]]
+    if not changed:
+        return order
+    if group.status not in EDITABLE_STATUSES:
+        raise OrderError(
+            f"This leg is {group.get_status_display().lower()}; it can no longer change.", code="not_editable"
+        )
+    for f in changed:
+        value = fields[f]
+        if f in ADDRESS_FIELDS and value is None and f not in ("lat", "lng"):
+            value = ""
+        setattr(group, f, value)
+    group.save()
+    first = OrderGroup.objects.filter(order=order).order_by("sequence").first()
+    if first.pk == group.pk:
+        for f in changed:
+            if f in PLAN_FIELDS:
+                setattr(order, f, getattr(group, f))
+    change = _Change(order, actor)
+    change.order_event(E.ORDER_UPDATED)
+    plan_changed = any(f in PLAN_FIELDS for f in changed)
+    _refresh_stock_status(change, changed_groups={group.pk} if plan_changed else set(), on=on)
+    return _finish(change)
+
+
+def _target_groups(order, sequence):
+    groups = list(OrderGroup.objects.filter(order=order).order_by("sequence"))
+    if sequence is None:
+        return groups, groups
+    chosen = [g for g in groups if g.sequence == sequence]
+    if not chosen:
+        raise OrderError(f"Order {order.order_no} has no group {sequence}.", code="not_found")
+    return groups, chosen
+
+
+def _move_status(order, *, actor, target, sequence, occurred_at, expected_version, note, prepare=None, skip=()):
+    """Shared body of plan/start/complete/fail: move the chosen legs, then the order."""
+    order = _lock(order)
+    _check_version(order, expected_version)
+    change = _Change(order, actor)
+    groups, chosen = _target_groups(order, sequence)
+    if sequence is None and order.is_multi:
+        # A multi order named as a whole: move the legs that can move; the rest keep their status.
+        movable = [g for g in chosen if g.status not in skip and can_transition(g.status, target)]
+        if not movable:
+            raise TransitionNotAllowed(order.status, target)
+        chosen = movable
+    for group in chosen:
+        if prepare:
+            prepare(order, group)
+        replan = group.status == target == S.PLANNED
+        _set_group_status(change, group, target, note=note, occurred_at=occurred_at)
+        if replan:
+            group.save(update_fields=["plan"])
+            change.order_event(E.ORDER_UPDATED)
+    _sync_order_status(change, groups, note=note)
+    if change.dirty and not change.order_types:
+        change.order_event(E.ORDER_UPDATED)
+    return change
+
+
+@transaction.atomic
+def plan_order(order, *, actor, plan=None, sequence=None, occurred_at=None, expected_version=None, note=""):
+    """Put an order (or one leg) on a route: planned_date, route_ref, eta_from/eta_to, driver, vehicle."""
+
+    def prepare(order, group):
+        group.plan = plan or {}
+
+    change = _move_status(
+        order,
+        actor=actor,
+        target=S.PLANNED,
+        sequence=sequence,
+        occurred_at=occurred_at,
+        expected_version=expected_version,
+        note=note or "Planned.",
+        prepare=prepare,
+    )
+    return _finish(change)
+
+
+@transaction.atomic
+def start_order(order, *, actor, sequence=None, occurred_at=None, expected_version=None, note=""):
+    """The driver is on the way or on site."""
+    change = _move_status(
+        order,
+        actor=actor,
+        target=S.IN_PROGRESS,
+        sequence=sequence,
+        occurred_at=occurred_at,
+        expected_version=expected_version,
+        note=note or "Driver on the way.",
+    )
+    return _finish(change)
+
+
+@transaction.atomic
+def complete_order(
+    order, *, actor, pod=None, delivered_lines=None, sequence=None, occurred_at=None, expected_version=None, note=""
+):
+    """Done, with proof of delivery; `delivered_lines` maps line_no to the quantity delivered."""
+    delivered_lines = delivered_lines or {}
+
+    def prepare(order, group):
+        order.attempt_count += 1
+        order.pod = {**(pod or {}), "sequence": group.sequence} if order.is_multi else (pod or {})
+        lines = {line.line_no: line for line in OrderLine.objects.filter(group=group)}
+        unknown = sorted(set(delivered_lines) - set(lines))
+        if unknown:
+            raise ValidationError({"lines": [f"Line {n} is not on this order or leg." for n in unknown]})
+        for line_no, line in lines.items():
+            line.delivered_quantity = delivered_lines.get(line_no, line.quantity)
+            if line.delivered_quantity > line.quantity:
+                raise ValidationError({"lines": [f"Line {line_no}: more delivered than ordered."]})
+            line.save(update_fields=["delivered_quantity"])
+
+    change = _move_status(
+        order,
+        actor=actor,
+        target=S.COMPLETED,
+        sequence=sequence,
+        occurred_at=occurred_at,
+        expected_version=expected_version,
+        note=note or "Delivered.",
+        prepare=prepare,
+    )
+    return _finish(change)
+
+
+@transaction.atomic
+def fail_order(order, *, actor, reason_code, notes="", sequence=None, occurred_at=None, expected_version=None):
+    """Attempted and not done, with a failure reason; the order can be planned again."""
+    try:
+        reason = FailureReason.objects.active().get(code=reason_code)
+    except FailureReason.DoesNotExist:
+        raise ValidationError({"reason_code": [f"{reason_code!r} is not an active failure reason."]})
+
+    def prepare(order, group):
+        order.attempt_count += 1
+        order.failure_reason = reason
+
+    change = _move_status(
+        order,
+        actor=actor,
+        target=S.FAILED,
+        sequence=sequence,
+        occurred_at=occurred_at,
+        expected_version=expected_version,
+        note=f"{reason.code}: {reason.description}" + (f" — {notes}" if notes else ""),
+        prepare=prepare,
+    )
+    return _finish(change)
+
+
+@transaction.atomic
+def cancel_order(order, *, actor, note="", expected_version=None):
+    """Cancel an order and its pending movements. An order under way or finished cannot be cancelled."""
+    order = _lock(order)
+    _check_version(order, expected_version)
+    if order.status in (S.IN_PROGRESS, S.COMPLETED, S.CANCELLED):
+        raise TransitionNotAllowed(order.status, S.CANCELLED)
+    change = _Change(order, actor)
+    note = note or "Cancelled."
+    groups = list(OrderGroup.objects.filter(order=order).order_by("sequence"))
+    for group in groups:
+        if group.status not in (S.COMPLETED, S.CANCELLED):
+            _set_group_status(change, group, S.CANCELLED, note=note)
+    for movement in StockMovement.objects.select_for_update().filter(order=order, status=MS.PENDING):
+        _set_movement_status(change, movement, MS.CANCELLED, note=f"Order cancelled. {note}".strip())
+    _sync_order_status(change, groups, note=note)
+    return _finish(change)
+
+
+# --- Stock movements ----------------------------------------------------------------------------
+
+
+def _set_movement_status(change, movement, target, *, note):
+    if target not in MOVEMENT_TRANSITIONS[movement.status]:
+        if target == MS.RECEIVED and movement.status == MS.PENDING:
+            message = f"{movement.reference} has not been dispatched yet; it can only be received after dispatch."
+        else:
+            message = f"{movement.reference} is {movement.status}; it cannot become {target}."
+        raise OrderError(message, code="transition_not_allowed")
+    previous = movement.status
+    movement.status = target
+    movement.version += 1
+    movement.save(update_fields=["status", "version", "updated_at"])
+    _history(
+        change.order, change.actor, subject="movement", previous=previous, status=target, note=note, movement=movement
+    )
+    change.movement_event(E.MOVEMENT_STATUS_CHANGED, movement)
+
+
+def _lock_movement(reference):
+    """Lock a movement's order, then the movement: always in that order, as every service does."""
+    try:
+        order_no = StockMovement.objects.values_list("order__order_no", flat=True).get(reference=reference)
+    except StockMovement.DoesNotExist:
+        raise OrderError(f"There is no stock movement {reference}.", code="not_found")
+    order = _lock(order_no)
+    return order, StockMovement.objects.select_for_update().select_related("from_location", "to_location").get(
+        reference=reference
+    )
+
+
+@transaction.atomic
+def dispatch_movement(reference, *, actor, expected_version=None, note=""):
+    """The stock has left its depot."""
+    order, movement = _lock_movement(reference)
+    if expected_version is not None and expected_version != movement.version:
+        raise VersionMismatch(expected_version, movement.version)
+    change = _Change(order, actor)
+    _set_movement_status(change, movement, MS.DISPATCHED, note=note or f"{movement.reference} dispatched.")
+    _finish(change)
+    return movement
+
+
+@transaction.atomic
+def receive_movement(reference, *, actor, expected_version=None, note="", on=None):
+    """The stock has arrived at the fleet's depot; the order becomes ready when it was the last."""
+    order, movement = _lock_movement(reference)
+    if expected_version is not None and expected_version != movement.version:
+        raise VersionMismatch(expected_version, movement.version)
+    change = _Change(order, actor)
+    _set_movement_status(change, movement, MS.RECEIVED, note=note or f"{movement.reference} received.")
+    _refresh_stock_status(change, trigger=f"{movement.reference} received by {actor}", on=on)
+    _finish(change)
+    return movement
+
+
+def release_due_orders(*, on=None):
+    """Periodic job: orders awaiting stock whose dates have all arrived become ready.
+
+    Returns the order numbers released. Each order is handled in its own transaction.
+    """
+    on = on or trunking.today()
+    released = []
+    candidates = Order.objects.filter(
+        status=S.AWAITING_STOCK, earliest_delivery_date__lte=on
+    ).values_list("order_no", flat=True)
+    for order_no in candidates:
+        with transaction.atomic():
+            order = _lock(order_no)
+            if order.status != S.AWAITING_STOCK:
+                continue
+            change = _Change(order, Actor.system())
+            _refresh_stock_status(change, trigger="on-hand date reached", on=on)
+            _finish(change)
+            if order.status != S.AWAITING_STOCK:
+                released.append(order_no)
+    return released

@@ -1,0 +1,225 @@
+"""The trunking rule of SPEC §4, in one place.
+
+For each line, the depot that must hold the stock is the depot of the line's delivery method. A
+line whose stock sits elsewhere needs a stock movement from its stock location to that depot; an
+order's lines on the same lane share one movement. `ship_date` is the later of the lines' on-hand
+dates and the day the movement is made; `due_date` adds the lane's transit days.
+
+`apply()` is idempotent: it compares what the lines need with the movements the order has and
+changes only the difference. A pending movement whose content no longer matches is cancelled and
+a new one made, so a warehouse never sees a movement change under it. Movements already
+dispatched or received are frozen: a change that would alter one is refused.
+"""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.utils import timezone
+
+from .domain import OrderError
+from .models import Lane, OrderGroup, OrderLine, StockMovement, StockMovementLine
+
+MS = StockMovement.Status
+FROZEN = (MS.DISPATCHED, MS.RECEIVED)
+
+
+def today():
+    return timezone.localdate()
+
+
+def transit_days(from_id, to_id, lanes=None):
+    """Transit days between two depots; a pair without a lane takes Lane.DEFAULT_TRANSIT_DAYS."""
+    if lanes is None:
+        lanes = load_lanes([(from_id, to_id)])
+    return lanes.get((from_id, to_id), Lane.DEFAULT_TRANSIT_DAYS)
+
+
+def load_lanes(pairs):
+    pairs = set(pairs)
+    if not pairs:
+        return {}
+    from_ids = {a for a, _ in pairs}
+    to_ids = {b for _, b in pairs}
+    lanes = Lane.objects.filter(from_location_id__in=from_ids, to_location_id__in=to_ids)
+    return {(lane.from_location_id, lane.to_location_id): lane.transit_days for lane in lanes}
+
+
+def lane_of(line):
+    """The (from, to) depot ids a line must travel, or None when its stock is already at its fleet's depot.
+
+    Lines of a collection leg are picked up from the customer, so nothing moves to the depot first.
+    """
+    if line.group.group_type == OrderGroup.Type.COLLECTION:
+        return None
+    depot_id = line.delivery_method.depot_id
+    if line.stock_location_id == depot_id:
+        return None
+    return (line.stock_location_id, depot_id)
+
+
+def preview(stock_location, delivery_method, on_hand_date=None, *, on=None):
+    """What one line would need, for showing the consequence while an office user chooses.
+
+    Returns None when no movement is needed, else a dict with the lane and the dates.
+    """
+    if stock_location is None or delivery_method is None or stock_location.pk == delivery_method.depot_id:
+        return None
+    on = on or today()
+    ship = max(on_hand_date or on, on)
+    days = transit_days(stock_location.pk, delivery_method.depot_id)
+    return {
+        "from_location": stock_location.code,
+        "to_location": delivery_method.depot.code,
+        "transit_days": days,
+        "ship_date": ship,
+        "due_date": ship + timedelta(days=days),
+    }
+
+
+@dataclass
+class Outcome:
+    """What a run of the rule changed."""
+
+    created: list = field(default_factory=list)
+    cancelled: list = field(default_factory=list)
+
+    @property
+    def changed(self):
+        return bool(self.created or self.cancelled)
+
+
+def apply(order, *, on=None):
+    """Bring the order's movements in line with its lines; set its earliest_delivery_date.
+
+    The caller holds the order's row lock and records history and events for the outcome
+    (services.py). Raises OrderError when a dispatched or received movement would have to change.
+    """
+    on = on or today()
+    lines = list(
+        OrderLine.objects.filter(order=order)
+        .select_related("delivery_method", "stock_location", "group")
+        .order_by("line_no")
+    )
+    movements = list(
+        StockMovement.objects.select_for_update()
+        .filter(order=order)
+        .exclude(status=MS.CANCELLED)
+        .prefetch_related("lines")
+        .order_by("id")
+    )
+    lines_by_id = {line.pk: line for line in lines}
+    lanes = load_lanes(filter(None, (lane_of(line) for line in lines)))
+
+    # Frozen movements keep their lines; any change to those lines is refused.
+    frozen_cover = {}
+    for movement in movements:
+        if movement.status not in FROZEN:
+            continue
+        for mline in movement.lines.all():
+            line = lines_by_id.get(mline.order_line_id)
+            verb = "dispatched" if movement.status == MS.DISPATCHED else "received"
+            if line is None:
+                raise OrderError(
+                    f"Line {mline.line_no} ({mline.sku}) is on stock movement {movement.reference}, "
+                    f"which was already {verb}; the line cannot be removed.",
+                    code="movement_dispatched",
+                )
+            if lane_of(line) != (movement.from_location_id, movement.to_location_id) or line.quantity != mline.quantity:
+                raise OrderError(
+                    f"Line {line.line_no} ({line.sku}) is on stock movement {movement.reference}, "
+                    f"which was already {verb}; its quantity, stock location and delivery method "
+                    "can no longer change.",
+                    code="movement_dispatched",
+                )
+            frozen_cover[line.pk] = movement
+
+    # What the remaining lines need, lane by lane.
+    needed = {}
+    for line in lines:
+        lane = lane_of(line)
+        if lane is None or line.pk in frozen_cover:
+            continue
+        needed.setdefault(lane, []).append(line)
+
+    outcome = Outcome()
+    pending = {}
+    for movement in movements:
+        if movement.status != MS.PENDING:
+            continue
+        lane = (movement.from_location_id, movement.to_location_id)
+        if lane in pending or not _matches(movement, needed.get(lane), lanes):
+            _cancel(movement)
+            outcome.cancelled.append(movement)
+        else:
+            pending[lane] = movement
+
+    for lane, lane_lines in needed.items():
+        if lane in pending:
+            continue
+        ship = max(max(line.on_hand_date for line in lane_lines), on)
+        movement = StockMovement.objects.create(
+            order=order,
+            from_location_id=lane[0],
+            to_location_id=lane[1],
+            ship_date=ship,
+            due_date=ship + timedelta(days=lanes.get(lane, Lane.DEFAULT_TRANSIT_DAYS)),
+        )
+        movement.reference = f"MV-{movement.pk:06d}"
+        movement.save(update_fields=["reference"])
+        StockMovementLine.objects.bulk_create(
+            StockMovementLine(
+                movement=movement, order_line=line, line_no=line.line_no, sku=line.sku, quantity=line.quantity
+            )
+            for line in lane_lines
+        )
+        pending[lane] = movement
+        outcome.created.append(movement)
+
+    # The earliest day every line can be at its fleet's depot.
+    dates = []
+    for line in lines:
+        movement = frozen_cover.get(line.pk) or pending.get(lane_of(line))
+        dates.append(movement.due_date if movement else line.on_hand_date)
+    order.earliest_delivery_date = max(dates) if dates else None
+    return outcome
+
+
+def _matches(movement, lane_lines, lanes):
+    """Is a pending movement still exactly what these lines need?"""
+    if not lane_lines:
+        return False
+    have = {m.order_line_id: m.quantity for m in movement.lines.all()}
+    want = {line.pk: line.quantity for line in lane_lines}
+    if have != want:
+        return False
+    made_on = timezone.localdate(movement.created_at)
+    ship = max(max(line.on_hand_date for line in lane_lines), made_on)
+    lane = (movement.from_location_id, movement.to_location_id)
+    due = ship + timedelta(days=lanes.get(lane, Lane.DEFAULT_TRANSIT_DAYS))
+    return movement.ship_date == ship and movement.due_date == due
+
+
+def _cancel(movement):
+    movement.status = MS.CANCELLED
+    movement.version += 1
+    movement.save(update_fields=["status", "version", "updated_at"])
+
+
+def stock_ready_lines(order, *, on=None):
+    """Ids of the order's lines whose stock is at their fleet's depot today (SPEC §3 awaiting_stock)."""
+    on = on or today()
+    received = set(
+        StockMovementLine.objects.filter(movement__order=order, movement__status=MS.RECEIVED).values_list(
+            "order_line_id", flat=True
+        )
+    )
+    ready = set()
+    for line in OrderLine.objects.filter(order=order).select_related("delivery_method", "group"):
+        if line.group.group_type == OrderGroup.Type.COLLECTION:
+            ready.add(line.pk)
+        elif lane_of(line) is None:
+            if line.on_hand_date <= on:
+                ready.add(line.pk)
+        elif line.pk in received:
+            ready.add(line.pk)
+    return ready

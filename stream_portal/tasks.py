@@ -1,0 +1,14 @@
+"""Periodic jobs that belong to the order domain.
+
+They live here, not in `orders`, so that the domain never imports Celery (STYLE.md, Layout).
+"""
+
+from celery import shared_task
+
+
+@shared_task
+def release_due_orders():
+    """Make ready the orders that were waiting only for an on-hand date that has now arrived."""
+    from orders.services import release_due_orders as release
+
+    return release()
