@@ -208,6 +208,7 @@ def _refresh_stock_status(change, *, changed_groups=(), trigger="", on=None):
     line_groups = {}
     for line_id, group_id in OrderLine.objects.filter(order=order).values_list("pk", "group_id"):
         line_groups.setdefault(group_id, []).append(line_id)
+    notes = []
     for group in groups:
         stock_ready = all(line_id in ready_lines for line_id in line_groups.get(group.pk, []))
         target = S.READY if stock_ready else S.AWAITING_STOCK
@@ -216,14 +217,17 @@ def _refresh_stock_status(change, *, changed_groups=(), trigger="", on=None):
             if trigger:
                 note = f"{note} ({trigger})"
             _set_group_status(change, group, target, note=note, actor=Actor.system())
+            notes.append(note)
         elif group.status in (S.PLANNED, S.FAILED) and group.pk in changed_groups:
             was = "planned" if group.status == S.PLANNED else "failed"
             group.plan = None
-            _set_group_status(
-                change, group, target, note=f"Taken off its plan: {was} order changed by {change.actor}."
-            )
-    note = "Status follows its stock." if not changed_groups else f"Changed by {change.actor}."
-    _sync_order_status(change, groups, note=note, actor=Actor.system() if not changed_groups else None)
+            note = f"Taken off its plan: the {was} order was changed by {change.actor}."
+            _set_group_status(change, group, target, note=note)
+            notes.append(note)
+    system_driven = not any(n.startswith("Taken off") for n in notes)
+    _sync_order_status(
+        change, groups, note=" ".join(dict.fromkeys(notes)), actor=Actor.system() if system_driven else None
+    )
     return groups
 
 

@@ -1,0 +1,139 @@
+"""Shared fixtures: reference data and personas (healthchecks' alice/bob/charlie style).
+
+- `alice_api`, `bob_api`: two API clients with orders:read + orders:write; each sees only its own orders.
+- `ops_api`: an integrator with orders:all and reference:write.
+- `reader_api`: orders:read only.
+- `anon_api`: no key at all.
+"""
+
+import json
+from datetime import date
+
+import pytest
+from django.test import Client
+
+from orders.models import ApiClient, DeliveryMethod, FailureReason, Lane, ServiceLevel, StockLocation
+
+
+class ApiCaller:
+    """A Django test client speaking JSON with one API key."""
+
+    def __init__(self, key=None):
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.client = Client(headers=headers)
+        self.key = key
+
+    def _send(self, method, path, body=None, headers=None, raw=None):
+        data = raw if raw is not None else (json.dumps(body) if body is not None else "")
+        func = getattr(self.client, method)
+        return func(path, data=data, content_type="application/json", headers=headers or {})
+
+    def get(self, path, params=None, headers=None):
+        return self.client.get(path, data=params or {}, headers=headers or {})
+
+    def post(self, path, body=None, **kw):
+        return self._send("post", path, body, **kw)
+
+    def patch(self, path, body=None, **kw):
+        return self._send("patch", path, body, **kw)
+
+    def put(self, path, body=None, **kw):
+        return self._send("put", path, body, **kw)
+
+    def delete(self, path, **kw):
+        return self._send("delete", path, **kw)
+
+
+def make_client(name, scopes):
+    client = ApiClient(name=name, scopes=list(scopes))
+    key = client.set_new_key()
+    client.save()
+    return client, key
+
+
+@pytest.fixture
+def depots(db):
+    """Three depots, a fleet at each, lanes MAN→BHM (2 days) and LDS→BHM (3 days); none BHM→LDS."""
+    bhm = StockLocation.objects.create(
+        code="BHM", name="Birmingham", line1="1 Depot Way", postal_code="B1 1AA", country="GB"
+    )
+    man = StockLocation.objects.create(
+        code="MAN", name="Manchester", line1="2 Depot Way", postal_code="M1 1AA", country="GB"
+    )
+    lds = StockLocation.objects.create(code="LDS", name="Leeds", line1="3 Depot Way", postal_code="LS1 1AA", country="GB")
+    DeliveryMethod.objects.create(code="BHM-VANS", name="Birmingham vans", depot=bhm)
+    DeliveryMethod.objects.create(code="MAN-VANS", name="Manchester vans", depot=man)
+    DeliveryMethod.objects.create(code="LDS-VANS", name="Leeds vans", depot=lds)
+    Lane.objects.create(from_location=man, to_location=bhm, transit_days=2)
+    Lane.objects.create(from_location=lds, to_location=bhm, transit_days=3)
+    ServiceLevel.objects.create(code="2MAN-ROC", name="Two-man room of choice", default_unload_minutes=20)
+    FailureReason.objects.create(code="NOT-HOME", description="Customer not at home")
+    FailureReason.objects.create(code="OLD", description="Retired reason", active=False)
+    return {"BHM": bhm, "MAN": man, "LDS": lds}
+
+
+@pytest.fixture
+def alice(db):
+    return make_client("alice-erp", ["orders:read", "orders:write"])
+
+
+@pytest.fixture
+def bob(db):
+    return make_client("bob-webshop", ["orders:read", "orders:write"])
+
+
+@pytest.fixture
+def alice_api(alice):
+    return ApiCaller(alice[1])
+
+
+@pytest.fixture
+def bob_api(bob):
+    return ApiCaller(bob[1])
+
+
+@pytest.fixture
+def ops_api(db):
+    return ApiCaller(make_client("ops", ["orders:read", "orders:write", "orders:all", "reference:write"])[1])
+
+
+@pytest.fixture
+def reader_api(db):
+    return ApiCaller(make_client("reader", ["orders:read"])[1])
+
+
+@pytest.fixture
+def anon_api():
+    return ApiCaller()
+
+
+def order_body(order_no="SO-1", **overrides):
+    """A valid delivery order: one line from BHM stock on a BHM fleet (no trunking)."""
+    body = {
+        "order_no": order_no,
+        "customer": {"name": "Ann Smith", "mobile": "07700900123", "email": "ann@example.com"},
+        "address": {"line1": "1 High Street", "town": "Birmingham", "postal_code": "b2 4qa", "country": "GB"},
+        "required_date": date.today().isoformat(),
+        "lines": [
+            {"line_no": 1, "sku": "SOFA-3", "quantity": 1, "stock_location": "BHM", "delivery_method": "BHM-VANS"}
+        ],
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+def make_order(depots):
+    """Create an order through the service layer, as a given API client (or the system)."""
+    from orders import services
+    from orders.api.serializers import OrderSerializer
+    from orders.domain import Actor
+
+    def make(order_no="SO-1", client=None, **overrides):
+        serializer = OrderSerializer(data=order_body(order_no, **overrides))
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        actor = Actor.for_client(client) if client else Actor.system()
+        return services.create_order(actor=actor, fields=data, lines=data.pop("lines", None), groups=data.pop("groups", None))
+
+    return make
