@@ -228,8 +228,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "REST API (v1) for ERP, WMS, web shops and route planners. Authenticate with "
         "`Authorization: Bearer <key>` (create a key with `manage.py create_api_client`). "
-        "Errors: 400 answers `{\"errors\": {field: [messages]}}` (nested fields as dotted paths, "
-        "e.g. `lines.0.quantity`); every other error answers `{\"detail\": message}`."
+        'Errors: 400 answers `{"errors": {field: [messages]}}` (nested fields as dotted paths, '
+        'e.g. `lines.0.quantity`); every other error answers `{"detail": message}`.'
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -267,13 +267,12 @@ CELERY_IMPORTS = ["stream_portal.tasks"]
 CELERY_BEAT_SCHEDULE = {
     # Orders waiting only for a future on-hand date become ready when that date arrives.
     "release-due-orders": {"task": "stream_portal.tasks.release_due_orders", "schedule": crontab(minute="*/15")},
+    "purge-idempotency-keys": {"task": "stream_portal.tasks.purge_idempotency_keys", "schedule": crontab(minute=7)},
 }
 
 # Webhooks (delivered by the webhooks app).
 WEBHOOK_ALLOW_PRIVATE_URLS = envbool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
-WEBHOOK_RETRY_SCHEDULE = envretries(
-    "WEBHOOK_RETRY_SCHEDULE", [5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]
-)
+WEBHOOK_RETRY_SCHEDULE = envretries("WEBHOOK_RETRY_SCHEDULE", [5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400])
 
 # Idempotency keys are honoured for 24 hours; a first request still "in flight" after this many
 # seconds is taken to have died, so its key can be used again.

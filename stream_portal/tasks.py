@@ -12,3 +12,11 @@ def release_due_orders():
     from orders.services import release_due_orders as release
 
     return release()
+
+
+@shared_task
+def purge_idempotency_keys():
+    """Forget Idempotency-Keys older than 24 hours."""
+    from orders.api.idempotency import purge_expired
+
+    return purge_expired()

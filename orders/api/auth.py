@@ -1,5 +1,6 @@
 """API keys, scopes and per-client rate limits (SPEC §5)."""
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -7,6 +8,8 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions, throttling
 
 from ..models import ApiClient
+
+logger = logging.getLogger(__name__)
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -61,9 +64,20 @@ class HasScopes(permissions.BasePermission):
 
 
 class ApiClientRateThrottle(throttling.SimpleRateThrottle):
-    """API_RATE_LIMIT requests per client, counted in the shared cache (Redis in production)."""
+    """API_RATE_LIMIT requests per client, counted in the shared cache (Redis in production).
+
+    If the cache cannot be reached the request is let through and the outage logged: a rate limit
+    is there to protect the service, not to turn a Redis outage into lost orders.
+    """
 
     scope = "api_client"
+
+    def allow_request(self, request, view):
+        try:
+            return super().allow_request(request, view)
+        except Exception:  # noqa: BLE001 - any cache client error
+            logger.warning("rate limit cache unavailable; request allowed", exc_info=True)
+            return True
 
     def get_rate(self):
         return settings.API_RATE_LIMIT
