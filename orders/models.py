@@ -108,7 +108,7 @@ class Lane(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.from_location_id}→{self.to_location_id} ({self.transit_days}d)"
+        return f"{self.from_location.code}→{self.to_location.code} ({self.transit_days}d)"
 
 
 class FailureReason(models.Model):

@@ -137,7 +137,13 @@ def _set_group_status(change, group, target, *, note, actor=None, occurred_at=No
     group.save(update_fields=["status", "status_changed_at", "plan"])
     if change.order.is_multi:
         _history(
-            change.order, actor or change.actor, subject="group", previous=previous, status=target, note=note, group=group
+            change.order,
+            actor or change.actor,
+            subject="group",
+            previous=previous,
+            status=target,
+            note=note,
+            group=group,
         )
     change.dirty = True
 
@@ -297,7 +303,9 @@ def create_order(*, actor, fields, lines=None, groups=None, on=None):
             **_clean_address(spec),
         )
         for line in spec.get("lines") or []:
-            new_lines.append(OrderLine(order=order, group=group, **{f: line[f] for f in ("line_no", *LINE_FIELDS) if f in line}))
+            new_lines.append(
+                OrderLine(order=order, group=group, **{f: line[f] for f in ("line_no", *LINE_FIELDS) if f in line})
+            )
     OrderLine.objects.bulk_create(new_lines)
 
     change = _Change(order, actor)
@@ -337,8 +345,12 @@ def _apply_lines(order, line_specs, *, replace):
             if group is None:
                 missing.append("sequence")
             if missing:
-                raise ValidationError({f"lines.{index}.{f}": ["This field is required for a new line."] for f in missing})
-            line = OrderLine(order=order, group=group, line_no=line_no, **{f: spec[f] for f in LINE_FIELDS if f in spec})
+                raise ValidationError(
+                    {f"lines.{index}.{f}": ["This field is required for a new line."] for f in missing}
+                )
+            line = OrderLine(
+                order=order, group=group, line_no=line_no, **{f: spec[f] for f in LINE_FIELDS if f in spec}
+            )
             line.save()
             touched.add(group.pk)
             continue
@@ -473,11 +485,13 @@ def _move_status(order, *, actor, target, sequence, occurred_at, expected_versio
             raise TransitionNotAllowed(order.status, target)
         chosen = movable
     for group in chosen:
+        old_plan = group.plan
         if prepare:
             prepare(order, group)
         replan = group.status == target == S.PLANNED
         _set_group_status(change, group, target, note=note, occurred_at=occurred_at)
-        if replan:
+        # Planning a planned leg again with the very same plan is a no-op: no version, no event.
+        if replan and group.plan != old_plan:
             group.save(update_fields=["plan"])
             change.order_event(E.ORDER_UPDATED)
     _sync_order_status(change, groups, note=note)
@@ -492,6 +506,7 @@ def plan_order(order, *, actor, plan=None, sequence=None, occurred_at=None, expe
 
     def prepare(order, group):
         group.plan = plan or {}
+        order.failure_reason = None
 
     change = _move_status(
         order,
@@ -527,12 +542,28 @@ def complete_order(
 ):
     """Done, with proof of delivery; `delivered_lines` maps line_no to the quantity delivered."""
     delivered_lines = delivered_lines or {}
+    completed_legs = []
 
     def prepare(order, group):
-        order.attempt_count += 1
-        order.pod = {**(pod or {}), "sequence": group.sequence} if order.is_multi else (pod or {})
+        # One call is one attempt, however many legs it completes.
+        if not completed_legs:
+            order.attempt_count += 1
+            order.failure_reason = None
+        completed_legs.append(group.sequence)
+        if order.is_multi:
+            # A multi order keeps each leg's proof: {"legs": [{"sequence": 1, ...}, ...]}.
+            legs = [leg for leg in (order.pod or {}).get("legs", []) if leg.get("sequence") != group.sequence]
+            order.pod = {
+                "legs": sorted([*legs, {**(pod or {}), "sequence": group.sequence}], key=lambda p: p["sequence"])
+            }
+        else:
+            order.pod = pod or {}
         lines = {line.line_no: line for line in OrderLine.objects.filter(group=group)}
-        unknown = sorted(set(delivered_lines) - set(lines))
+        # A whole (multi) order completed at once names lines of any of its legs.
+        known = lines
+        if sequence is None:
+            known = OrderLine.objects.filter(order=order).values_list("line_no", flat=True)
+        unknown = sorted(set(delivered_lines) - set(known))
         if unknown:
             raise ValidationError({"lines": [f"Line {n} is not on this order or leg." for n in unknown]})
         for line_no, line in lines.items():
@@ -562,8 +593,12 @@ def fail_order(order, *, actor, reason_code, notes="", sequence=None, occurred_a
     except FailureReason.DoesNotExist:
         raise ValidationError({"reason_code": [f"{reason_code!r} is not an active failure reason."]})
 
+    failed_legs = []
+
     def prepare(order, group):
-        order.attempt_count += 1
+        if not failed_legs:
+            order.attempt_count += 1
+        failed_legs.append(group.sequence)
         order.failure_reason = reason
 
     change = _move_status(
@@ -662,9 +697,9 @@ def release_due_orders(*, on=None):
     """
     on = on or trunking.today()
     released = []
-    candidates = Order.objects.filter(
-        status=S.AWAITING_STOCK, earliest_delivery_date__lte=on
-    ).values_list("order_no", flat=True)
+    candidates = Order.objects.filter(status=S.AWAITING_STOCK, earliest_delivery_date__lte=on).values_list(
+        "order_no", flat=True
+    )
     for order_no in candidates:
         with transaction.atomic():
             order = _lock(order_no)

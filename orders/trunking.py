@@ -192,7 +192,9 @@ def _matches(movement, lane_lines, lanes):
     want = {line.pk: line.quantity for line in lane_lines}
     if have != want:
         return False
-    made_on = timezone.localdate(movement.created_at)
+    # A movement made for an earlier day (`on=`, as the demo seeder does) shipped no later than that
+    # day; its creation timestamp alone would re-date it to the day it was written.
+    made_on = min(timezone.localdate(movement.created_at), movement.ship_date)
     ship = max(max(line.on_hand_date for line in lane_lines), made_on)
     lane = (movement.from_location_id, movement.to_location_id)
     due = ship + timedelta(days=lanes.get(lane, Lane.DEFAULT_TRANSIT_DAYS))

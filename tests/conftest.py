@@ -7,12 +7,25 @@
 """
 
 import json
+import os
+import re
 from datetime import date
 
 import pytest
+from django.conf import settings as django_settings
 from django.test import Client
 
 from orders.models import ApiClient, DeliveryMethod, FailureReason, Lane, ServiceLevel, StockLocation
+
+# Each pytest-xdist worker gets its own Redis database (15, 14, ...): rate-limit tests clear the cache
+# and count per client id, and ids repeat across the workers' separate test databases.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _worker.startswith("gw") and "RedisCache" in django_settings.CACHES["default"]["BACKEND"]:
+    django_settings.CACHES["default"]["LOCATION"] = re.sub(
+        r"/(\d+)$",
+        lambda m: f"/{int(m.group(1)) - int(_worker[2:])}",
+        django_settings.CACHES["default"]["LOCATION"],
+    )
 
 
 class ApiCaller:
@@ -60,7 +73,9 @@ def depots(db):
     man = StockLocation.objects.create(
         code="MAN", name="Manchester", line1="2 Depot Way", postal_code="M1 1AA", country="GB"
     )
-    lds = StockLocation.objects.create(code="LDS", name="Leeds", line1="3 Depot Way", postal_code="LS1 1AA", country="GB")
+    lds = StockLocation.objects.create(
+        code="LDS", name="Leeds", line1="3 Depot Way", postal_code="LS1 1AA", country="GB"
+    )
     DeliveryMethod.objects.create(code="BHM-VANS", name="Birmingham vans", depot=bhm)
     DeliveryMethod.objects.create(code="MAN-VANS", name="Manchester vans", depot=man)
     DeliveryMethod.objects.create(code="LDS-VANS", name="Leeds vans", depot=lds)
@@ -134,6 +149,8 @@ def make_order(depots):
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         actor = Actor.for_client(client) if client else Actor.system()
-        return services.create_order(actor=actor, fields=data, lines=data.pop("lines", None), groups=data.pop("groups", None))
+        return services.create_order(
+            actor=actor, fields=data, lines=data.pop("lines", None), groups=data.pop("groups", None)
+        )
 
     return make

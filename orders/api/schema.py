@@ -41,9 +41,8 @@ class AutoSchema(BaseAutoSchema):
         codes = ["401", "403", "429"]
         if self.method != "GET" or self._is_list_view():
             codes.append("400")
-        if self.method != "GET" or not self._is_list_view():
-            if "{" in self.path:
-                codes.append("404")
+        if (self.method != "GET" or not self._is_list_view()) and "{" in self.path:
+            codes.append("404")
         if self.method in ("POST", "PUT", "PATCH"):
             codes += ["413", "415"]
         codes += [str(c) for c in getattr(view, "extra_error_codes", {}).get(self.method, ())]
