@@ -517,6 +517,16 @@ def group_statuses(order):
     return dict(OrderGroup.objects.filter(order=order).values_list("sequence", "status"))
 
 
+def test_completing_a_whole_multi_order_in_one_call_is_one_attempt_with_each_legs_proof(multi_order):
+    services.start_order(multi_order, actor=PLANNER)
+    services.complete_order(multi_order, actor=PLANNER, pod={"signed_by": "Ann"}, delivered_lines={2: 1})
+
+    after = reload(multi_order)
+    assert (after.status, after.attempt_count) == ("completed", 1)
+    assert after.pod == {"legs": [{"signed_by": "Ann", "sequence": 1}, {"signed_by": "Ann", "sequence": 2}]}
+    assert dict(after.lines.values_list("line_no", "delivered_quantity")) == {1: 1, 2: 1}
+
+
 def test_a_multi_order_is_in_progress_while_one_leg_is_done_and_completed_when_both_are(multi_order):
     assert (multi_order.status, group_statuses(multi_order)) == ("planned", {1: "planned", 2: "planned"})
 
@@ -534,7 +544,9 @@ def test_a_multi_order_is_in_progress_while_one_leg_is_done_and_completed_when_b
 
     after = reload(multi_order)
     assert (after.status, group_statuses(multi_order)) == ("completed", {1: "completed", 2: "completed"})
-    assert after.pod == {"signed_by": "Bo", "sequence": 2}
+    # Each leg keeps its own proof of delivery.
+    assert after.pod == {"legs": [{"signed_by": "Ann", "sequence": 1}, {"signed_by": "Bo", "sequence": 2}]}
+    assert after.attempt_count == 2
     group_history = StatusChange.objects.filter(order=multi_order, subject="group").order_by("at", "id")
     assert [(row.group.sequence, row.previous_status, row.status) for row in group_history] == [
         (1, "ready", "planned"),
