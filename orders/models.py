@@ -4,11 +4,11 @@ status history, the outbox of events, API clients and idempotency keys."""
 import hashlib
 import hmac
 import secrets
-from datetime import date
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class AddressFields(models.Model):
@@ -102,9 +102,7 @@ class Lane(models.Model):
         ordering = ["from_location__code", "to_location__code"]
         constraints = [
             models.UniqueConstraint(fields=["from_location", "to_location"], name="lane_unique_pair"),
-            models.CheckConstraint(
-                condition=~Q(from_location=models.F("to_location")), name="lane_distinct_ends"
-            ),
+            models.CheckConstraint(condition=~Q(from_location=models.F("to_location")), name="lane_distinct_ends"),
         ]
 
     def __str__(self):
@@ -211,7 +209,7 @@ class Order(AddressFields):
         MULTI = "multi", "Multi-leg"
 
     order_no = models.CharField(max_length=50, unique=True)
-    order_date = models.DateField(default=date.today)
+    order_date = models.DateField(default=timezone.localdate)
     order_type = models.CharField(max_length=20, choices=Type.choices, default=Type.DELIVERY)
     customer_name = models.CharField(max_length=100)
     customer_mobile = models.CharField(max_length=30, blank=True)
@@ -235,15 +233,11 @@ class Order(AddressFields):
     tracking_token = models.CharField(max_length=43, unique=True, editable=False)
     earliest_delivery_date = models.DateField(null=True, blank=True)
     attempt_count = models.PositiveIntegerField(default=0)
-    failure_reason = models.ForeignKey(
-        FailureReason, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    failure_reason = models.ForeignKey(FailureReason, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     pod = models.JSONField(null=True, blank=True, help_text="Proof of delivery, once completed.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    source_client = models.ForeignKey(
-        ApiClient, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
-    )
+    source_client = models.ForeignKey(ApiClient, on_delete=models.PROTECT, null=True, blank=True, related_name="orders")
     source_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -345,7 +339,7 @@ class OrderLine(models.Model):
     weight_kg = models.DecimalField(max_digits=9, decimal_places=3, null=True, blank=True)
     cube_m3 = models.DecimalField(max_digits=9, decimal_places=4, null=True, blank=True)
     stock_location = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="+")
-    on_hand_date = models.DateField(default=date.today)
+    on_hand_date = models.DateField(default=timezone.localdate)
     delivery_method = models.ForeignKey(DeliveryMethod, on_delete=models.PROTECT, related_name="+")
     assembly_minutes = models.PositiveIntegerField(default=0)
     notes = models.TextField(blank=True)
@@ -444,9 +438,7 @@ class StatusChange(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="history")
     subject = models.CharField(max_length=20, choices=Subject.choices)
     group = models.ForeignKey(OrderGroup, on_delete=models.CASCADE, null=True, blank=True, related_name="history")
-    movement = models.ForeignKey(
-        StockMovement, on_delete=models.CASCADE, null=True, blank=True, related_name="history"
-    )
+    movement = models.ForeignKey(StockMovement, on_delete=models.CASCADE, null=True, blank=True, related_name="history")
     previous_status = models.CharField(max_length=20, blank=True)
     status = models.CharField(max_length=20)
     at = models.DateTimeField(auto_now_add=True)

@@ -222,6 +222,7 @@ def stock_ready_lines(order, *, on=None):
         elif lane_of(line) is None:
             if line.on_hand_date <= on:
                 ready.add(line.pk)
-        elif line.pk in received:
+        elif line.pk in received and line.on_hand_date <= on:
+            # Stock received early still waits for its on-hand date (SPEC §3, §4).
             ready.add(line.pk)
     return ready

@@ -52,6 +52,9 @@ def exception_handler(exc, context):
         if hasattr(exc, "error_dict"):
             return bad_request({k: [str(m) for m in v] for k, v in exc.message_dict.items()})
         return bad_request({"non_field_errors": [str(m) for m in exc.messages]})
+    if isinstance(exc, RecursionError):
+        # The JSON parser recurses once per nesting level; a body nested deeper than the stack is bad input.
+        return bad_request({"non_field_errors": ["JSON parse error - the body is nested too deeply."]})
     if isinstance(exc, RequestDataTooBig):
         return Response({"detail": "The request body is too large."}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, IntegrityError):

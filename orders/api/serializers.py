@@ -9,6 +9,7 @@ import json
 from django.db.models import Prefetch
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
+from rest_framework.validators import UniqueValidator
 
 from ..addresses import COUNTRIES, PostalCodeError, normalise_postal_code
 from ..models import (
@@ -39,7 +40,7 @@ class CodeField(serializers.SlugRelatedField):
         super().__init__(slug_field="code", **kwargs)
 
     def to_internal_value(self, data):
-        if not isinstance(data, str) or not data or len(data) > 20:
+        if not isinstance(data, str) or not data or len(data) > 20 or "\x00" in data:
             self.fail("invalid")
         try:
             return self.get_queryset().get(code=data)
@@ -74,7 +75,9 @@ class AddressSerializer(serializers.Serializer):
 
     def validate(self, attrs):
         # In a PATCH, the address given is merged with the one stored before it is checked.
-        instance = getattr(self.root, "instance", None) if self.partial and self.source == "*" else None
+        # `partial` is set on the root serializer only; a nested one must ask the root.
+        partial = getattr(self.root, "partial", False)
+        instance = getattr(self.root, "instance", None) if partial and self.source == "*" else None
         merged = {f: getattr(instance, f) for f in ADDRESS_FIELDS} if instance is not None else {}
         merged.update(attrs)
         country = merged.get("country") or ""
@@ -91,8 +94,10 @@ class AddressSerializer(serializers.Serializer):
         return attrs
 
 
-def _time_window(attrs, prefix=""):
-    start, end = attrs.get("required_time_from"), attrs.get("required_time_to")
+def _time_window(attrs, instance=None):
+    # In a PATCH one end may come alone: check it against the other end as stored.
+    start = attrs.get("required_time_from", getattr(instance, "required_time_from", None))
+    end = attrs.get("required_time_to", getattr(instance, "required_time_to", None))
     if start and end and start > end:
         raise serializers.ValidationError({"required_time_to": ["The window must end after it starts."]})
 
@@ -135,6 +140,12 @@ class LineSerializer(serializers.Serializer):
         read_only=True, allow_null=True, help_text="Set on completion; below quantity for a partial delivery."
     )
 
+    def validate_on_hand_date(self, value):
+        # Trunking adds transit days to it; a date at the end of the calendar would overflow.
+        if value.year >= 9999:
+            raise serializers.ValidationError("Use a date before the year 9999.")
+        return value
+
     def to_internal_value(self, data):
         attrs = super().to_internal_value(data)
         group = attrs.pop("group", None)
@@ -157,7 +168,7 @@ class GroupSerializer(serializers.Serializer):
     lines = LineSerializer(many=True, max_length=MAX_LINES)
 
     def validate(self, attrs):
-        _time_window(attrs)
+        _time_window(attrs, self.instance)
         return attrs
 
 
@@ -198,14 +209,18 @@ class OrderSerializer(serializers.Serializer):
     order_type = serializers.ChoiceField(choices=Order.Type.choices, default=Order.Type.DELIVERY)
     customer = CustomerSerializer(source="*")
     address = AddressSerializer(
-        source="*", required=False, help_text="Required for delivery and collection orders; a multi order's "
-        "defaults to its first group's."
+        source="*",
+        required=False,
+        help_text="Required for delivery and collection orders; a multi order's defaults to its first group's.",
     )
     customer_reference = serializers.CharField(max_length=100, required=False, allow_blank=True)
     customer_address = AddressSerializer(required=False, allow_null=True)
     service_level = CodeField(ServiceLevel, required=False, allow_null=True)
     unload_minutes = serializers.IntegerField(
-        min_value=0, max_value=1440, required=False, allow_null=True,
+        min_value=0,
+        max_value=1440,
+        required=False,
+        allow_null=True,
         help_text="Default: the service level's default_unload_minutes.",
     )
     required_date = serializers.DateField(required=False, allow_null=True)
@@ -229,21 +244,33 @@ class OrderSerializer(serializers.Serializer):
         read_only=True, help_text="Who created it: `api:<client name>`, `user:<username>` or `system`."
     )
     lines = LineSerializer(
-        many=True, required=False, max_length=MAX_LINES,
+        many=True,
+        required=False,
+        max_length=MAX_LINES,
         help_text="Delivery and collection orders: the lines. Multi orders: every group's lines (read only).",
     )
     groups = GroupSerializer(
-        many=True, required=False, max_length=MAX_GROUPS,
+        many=True,
+        required=False,
+        max_length=MAX_GROUPS,
         help_text="Multi orders: two or more groups, each with its lines. Every order has at least one.",
     )
     movements = MovementSerializer(many=True, read_only=True)
 
     def validate_order_no(self, value):
-        if value != value.strip() or not value:
-            raise serializers.ValidationError("order_no must not start or end with spaces.")
+        # Surrounding spaces are trimmed (DRF's CharField default) before this runs.
         if any(ch in value for ch in "/?#%\\") or any(ord(ch) < 32 for ch in value):
             raise serializers.ValidationError("order_no must not contain /, ?, #, %, \\ or control characters.")
         return value
+
+    def validate_customer_address(self, value):
+        # Kept in a JSONField, which cannot encode Decimal: every field, lat/lng as strings.
+        if value is None:
+            return None
+        stored = {f: value.get(f, "") for f in ADDRESS_FIELDS if f not in ("lat", "lng")}
+        for f in ("lat", "lng"):
+            stored[f] = None if value.get(f) is None else str(value[f])
+        return stored
 
     def validate(self, attrs):
         _time_window(attrs)
@@ -291,6 +318,12 @@ class PartialLineSerializer(LineSerializer):
             if name != "line_no" and not field.read_only:
                 field.required = False
 
+    def validate(self, attrs):
+        # A partial (PATCH) root lets DRF skip every missing field, line_no included: insist on it here.
+        if "line_no" not in attrs:
+            raise serializers.ValidationError({"line_no": ["This field is required."]})
+        return attrs
+
 
 class OrderUpdateSerializer(OrderSerializer):
     """PATCH of an order: header fields, and lines matched by line_no."""
@@ -306,7 +339,7 @@ class OrderUpdateSerializer(OrderSerializer):
     )
 
     def validate(self, attrs):
-        _time_window(attrs)
+        _time_window(attrs, self.instance)
         if attrs.get("lines") is not None:
             _unique_line_numbers(attrs["lines"])
         return attrs
@@ -367,10 +400,6 @@ class StockLocationSerializer(serializers.ModelSerializer):
         model = StockLocation
         fields = ["code", "name", "address", "active"]
 
-    def update(self, instance, validated_data):
-        validated_data.pop("code", None)
-        return super().update(instance, validated_data)
-
 
 class DeliveryMethodSerializer(serializers.ModelSerializer):
     depot = CodeField(StockLocation, help_text="Code of the stock location the fleet runs from.")
@@ -424,8 +453,25 @@ class LaneSerializer(serializers.ModelSerializer):
         return attrs
 
 
+def _code_cannot_change(self, value):
+    if self.instance is not None and value != self.instance.code:
+        raise serializers.ValidationError("A code cannot change once made: integrations know it. Create a new one.")
+    return value
+
+
 for _serializer in (StockLocationSerializer, DeliveryMethodSerializer, ServiceLevelSerializer, FailureReasonSerializer):
-    _serializer.Meta.extra_kwargs = {"code": {"validators": []}}
+    _serializer.validate_code = _code_cannot_change
+    # A code taken already (active or not) is a 400 with the field named, not a database conflict.
+    _model = _serializer.Meta.model
+    _serializer.Meta.extra_kwargs = {
+        "code": {
+            "validators": [
+                UniqueValidator(
+                    _model.objects.all(), message=f"A {_model._meta.verbose_name} with this code exists already."
+                )
+            ]
+        }
+    }
 
 
 # --- Reading orders efficiently -----------------------------------------------------------------
@@ -440,9 +486,10 @@ def order_queryset():
     line_qs = OrderLine.objects.select_related("stock_location", "delivery_method", "group").order_by("line_no")
     return Order.objects.select_related("service_level", "source_client", "source_user").prefetch_related(
         Prefetch("lines", queryset=line_qs),
-        Prefetch("groups", queryset=OrderGroup.objects.order_by("sequence").prefetch_related(
-            Prefetch("lines", queryset=line_qs)
-        )),
+        Prefetch(
+            "groups",
+            queryset=OrderGroup.objects.order_by("sequence").prefetch_related(Prefetch("lines", queryset=line_qs)),
+        ),
         Prefetch("movements", queryset=movement_queryset().order_by("id")),
     )
 
@@ -469,10 +516,10 @@ def history_representation(order):
             "status": row.status,
             "previous_status": row.previous_status or None,
             "at": serializers.DateTimeField().to_representation(row.at),
-            "actor": "system" if row.actor_kind == StatusChange.ActorKind.SYSTEM else f"{row.actor_kind}:{row.actor_label}",
+            "actor": "system"
+            if row.actor_kind == StatusChange.ActorKind.SYSTEM
+            else f"{row.actor_kind}:{row.actor_label}",
             "note": row.note,
         }
         for row in rows
     ]
-
-

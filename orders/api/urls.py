@@ -19,9 +19,7 @@ urlpatterns = [
     path("orders/<str:order_no>/status/", views.OrderStatusView.as_view(), name="order-status"),
     path("orders/<str:order_no>/cancel/", views.OrderCancelView.as_view(), name="order-cancel"),
     path("stock-movements/", views.MovementListView.as_view(), name="movement-list"),
-    path(
-        "stock-movements/<str:reference>/dispatch/", views.MovementDispatchView.as_view(), name="movement-dispatch"
-    ),
+    path("stock-movements/<str:reference>/dispatch/", views.MovementDispatchView.as_view(), name="movement-dispatch"),
     path("stock-movements/<str:reference>/receive/", views.MovementReceiveView.as_view(), name="movement-receive"),
     *router.urls,
 ]

@@ -122,7 +122,7 @@ class Pagination(CursorPagination):
 
 def _codes(model, label):
     def check(value):
-        if not model.objects.filter(code=value).exists():
+        if "\x00" in value or not model.objects.filter(code=value).exists():
             raise serializers.ValidationError(f"Unknown {label} code {value!r}.")
         return value
 
@@ -154,11 +154,15 @@ class OrderFilterSerializer(serializers.Serializer):
     required_date_to = serializers.DateField(required=False, help_text="required_date on or before.")
     order_type = serializers.ChoiceField(choices=Order.Type.choices, required=False)
     delivery_method = serializers.CharField(
-        max_length=20, required=False, validators=[_codes(DeliveryMethod, "delivery method")],
+        max_length=20,
+        required=False,
+        validators=[_codes(DeliveryMethod, "delivery method")],
         help_text="Orders with a line delivered by this fleet.",
     )
     stock_location = serializers.CharField(
-        max_length=20, required=False, validators=[_codes(StockLocation, "stock location")],
+        max_length=20,
+        required=False,
+        validators=[_codes(StockLocation, "stock location")],
         help_text="Orders with a line whose stock is at this depot.",
     )
     ordering = serializers.ChoiceField(
@@ -302,6 +306,8 @@ class OrderBulkCreateView(APIView):
             if not serializer.is_valid():
                 results.append({"order_no": order_no, "result": "error", "errors": flatten(serializer.errors)})
                 continue
+            # Name the order as it is stored (trimmed, a number as text), not as it was sent.
+            order_no = serializer.validated_data["order_no"]
             try:
                 create_from_validated(serializer.validated_data, actor)
             except OrderError as exc:
@@ -410,7 +416,9 @@ class OrderStatusView(APIView):
     read_scope, write_scope = READ, WRITE
 
     @extend_schema(
-        operation_id="orders_status", summary="An order's status and history", parameters=[ORDER_NO],
+        operation_id="orders_status",
+        summary="An order's status and history",
+        parameters=[ORDER_NO],
         responses=OrderStatusSerializer,
     )
     def get(self, request, order_no):
