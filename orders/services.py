@@ -244,8 +244,15 @@ def _single_group_fields(fields, group_type):
     return {"sequence": 1, "group_type": group_type, **{f: fields.get(f) for f in PLAN_FIELDS}}
 
 
+def _stored(field, value):
+    """The value as the column keeps it: address text fields hold "" rather than None."""
+    if value is None and field in ADDRESS_FIELDS and field not in ("lat", "lng"):
+        return ""
+    return value
+
+
 def _clean_address(values):
-    return {f: ("" if values.get(f) is None and f not in ("lat", "lng") else values.get(f)) for f in ADDRESS_FIELDS}
+    return {f: _stored(f, values.get(f)) for f in ADDRESS_FIELDS}
 
 
 @transaction.atomic
@@ -388,6 +395,7 @@ def update_order(order, *, actor, fields=None, lines=None, replace_lines=False, 
     if "customer_name" in fields and not fields["customer_name"]:
         raise ValidationError({"customer": ["The customer's name is required."]})
 
+    fields = {f: _stored(f, value) for f, value in fields.items()}
     changed = [f for f in HEADER_FIELDS if f in fields and getattr(order, f) != fields[f]]
     plan_changed = [f for f in changed if f in PLAN_FIELDS]
     if (plan_changed or lines is not None) and order.status not in EDITABLE_STATUSES:
@@ -397,10 +405,7 @@ def update_order(order, *, actor, fields=None, lines=None, replace_lines=False, 
             code="not_editable",
         )
     for f in changed:
-        value = fields[f]
-        if f in ADDRESS_FIELDS and value is None and f not in ("lat", "lng"):
-            value = ""
-        setattr(order, f, value)
+        setattr(order, f, fields[f])
     changed_groups = set()
     if plan_changed:
         # The order's address and window are its single group's, or a multi order's first leg's.
@@ -437,6 +442,7 @@ def update_group(order, sequence, *, actor, fields, expected_version=None, on=No
         raise OrderError(f"Order {order.order_no} has no group {sequence}.", code="not_found")
     if "group_type" in fields and not order.is_multi and fields["group_type"] != group.group_type:
         raise ValidationError({"group_type": ["Only a multi order's groups can change type."]})
+    fields = {f: _stored(f, value) for f, value in fields.items()}
     changed = [f for f in GROUP_FIELDS if f in fields and getattr(group, f) != fields[f]]
     if not changed:
         return order
@@ -445,10 +451,7 @@ def update_group(order, sequence, *, actor, fields, expected_version=None, on=No
             f"This leg is {group.get_status_display().lower()}; it can no longer change.", code="not_editable"
         )
     for f in changed:
-        value = fields[f]
-        if f in ADDRESS_FIELDS and value is None and f not in ("lat", "lng"):
-            value = ""
-        setattr(group, f, value)
+        setattr(group, f, fields[f])
     group.save()
     first = OrderGroup.objects.filter(order=order).order_by("sequence").first()
     if first.pk == group.pk:
@@ -472,7 +475,7 @@ def _target_groups(order, sequence):
     return groups, chosen
 
 
-def _move_status(order, *, actor, target, sequence, occurred_at, expected_version, note, prepare=None, skip=()):
+def _move_status(order, *, actor, target, sequence, occurred_at, expected_version, note, prepare=None):
     """Shared body of plan/start/complete/fail: move the chosen legs, then the order."""
     order = _lock(order)
     _check_version(order, expected_version)
@@ -480,7 +483,7 @@ def _move_status(order, *, actor, target, sequence, occurred_at, expected_versio
     groups, chosen = _target_groups(order, sequence)
     if sequence is None and order.is_multi:
         # A multi order named as a whole: move the legs that can move; the rest keep their status.
-        movable = [g for g in chosen if g.status not in skip and can_transition(g.status, target)]
+        movable = [g for g in chosen if can_transition(g.status, target)]
         if not movable:
             raise TransitionNotAllowed(order.status, target)
         chosen = movable
