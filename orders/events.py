@@ -43,6 +43,7 @@ def record(*, order=None, order_types=(), movement_events=()):
         seen.add(event_type)
         if order_data is None:
             order_data = order_representation(order.pk)
+            order._rendered = order_data
         rows.append(
             OutboxEvent(type=event_type, occurred_at=now, order=order, payload=_body(event_type, now, order_data))
         )
@@ -65,6 +66,14 @@ def record(*, order=None, order_types=(), movement_events=()):
     ids = [row.pk for row in rows]
     transaction.on_commit(lambda: event_recorded.send(sender=OutboxEvent, event_ids=ids), robust=True)
     return rows
+
+
+def rendered(order):
+    """The representation `record` made of this order object, if it is still of its version."""
+    data = getattr(order, "_rendered", None)
+    if data is not None and data.get("version") == order.version:
+        return data
+    return None
 
 
 def status_event_types(old_status, new_status):

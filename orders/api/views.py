@@ -12,7 +12,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import services
+from .. import events, services
 from ..domain import Actor, OrderError
 from ..models import (
     ApiClient,
@@ -107,10 +107,14 @@ def get_order(request, order_no, queryset=None):
         raise NotFound("No such order.")
 
 
-def order_response(order_no, status_code=status.HTTP_200_OK, extra_headers=None):
-    order = order_queryset().get(order_no=order_no)
-    headers = {"ETag": etag(order.version), **(extra_headers or {})}
-    return Response(OrderSerializer(order).data, status=status_code, headers=headers)
+def order_response(order, status_code=status.HTTP_200_OK, extra_headers=None):
+    """The whole order after a write. The outbox has just rendered it for the change's events, so that
+    rendering is reused when it is of the current version; otherwise the order is read afresh."""
+    data = events.rendered(order)
+    if data is None:
+        data = OrderSerializer(order_queryset().get(pk=order.pk)).data
+    headers = {"ETag": etag(data["version"]), **(extra_headers or {})}
+    return Response(data, status=status_code, headers=headers)
 
 
 class Pagination(CursorPagination):
@@ -266,7 +270,7 @@ class OrderListCreateView(APIView):
             response = self.handle_exception(exc)
             return response
         return order_response(
-            order.order_no,
+            order,
             status.HTTP_201_CREATED,
             {"Location": f"/api/v1/orders/{order.order_no}/"},
         )
@@ -357,10 +361,10 @@ class OrderDetailView(APIView):
         data = dict(serializer.validated_data)
         lines = data.pop("lines", None)
         replace = data.pop("replace_lines", False)
-        services.update_order(
+        order = services.update_order(
             order, actor=actor_of(request), fields=data, lines=lines, replace_lines=replace, expected_version=version
         )
-        return order_response(order.order_no)
+        return order_response(order)
 
 
 class OrderLinesView(APIView):
@@ -383,8 +387,8 @@ class OrderLinesView(APIView):
         if not order.is_multi:
             for line in lines:
                 line.pop("sequence", None)
-        services.replace_lines(order, actor=actor_of(request), lines=lines, expected_version=version)
-        return order_response(order.order_no)
+        order = services.replace_lines(order, actor=actor_of(request), lines=lines, expected_version=version)
+        return order_response(order)
 
 
 class OrderGroupView(APIView):
@@ -406,10 +410,10 @@ class OrderGroupView(APIView):
             raise NotFound("The order has no such group.")
         serializer = GroupUpdateSerializer(group, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        services.update_group(
+        order = services.update_group(
             order, sequence, actor=actor_of(request), fields=serializer.validated_data, expected_version=version
         )
-        return order_response(order.order_no)
+        return order_response(order)
 
 
 class OrderStatusView(APIView):
@@ -455,10 +459,10 @@ class OrderCancelView(APIView):
         version = expected_version(request)
         serializer = CancelSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.cancel_order(
+        order = services.cancel_order(
             order, actor=actor_of(request), note=serializer.validated_data.get("note", ""), expected_version=version
         )
-        return order_response(order.order_no)
+        return order_response(order)
 
 
 # --- Stock movements ----------------------------------------------------------------------------
