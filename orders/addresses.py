@@ -35,6 +35,44 @@ class PostalCodeError(ValueError):
     pass
 
 
+class AddressError(ValueError):
+    """An address that breaks a rule; `field` names the part at fault (None: the address as a whole)."""
+
+    def __init__(self, field, message):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+INCOMPLETE = "An address needs line1, postal_code and country, or lat and lng."
+
+
+def clean_address(values, *, require_complete=True):
+    """The address with its country upper-cased and its postal code normalised for that country.
+
+    Raises AddressError for an unknown country, a postal code the country cannot have, or (with
+    `require_complete`) an address that has neither line1 + postal_code + country nor lat + lng.
+    Every door (API, admin, office pages) checks addresses through here.
+    """
+    cleaned = dict(values)
+    country = (cleaned.get("country") or "").upper()
+    if country and country not in COUNTRIES:
+        raise AddressError("country", f"{country!r} is not an ISO 3166 country code.")
+    if "country" in cleaned:
+        cleaned["country"] = country
+    if cleaned.get("postal_code"):
+        try:
+            cleaned["postal_code"] = normalise_postal_code(cleaned["postal_code"], country)
+        except PostalCodeError as exc:
+            raise AddressError("postal_code", str(exc))
+    if require_complete:
+        has_lines = cleaned.get("line1") and cleaned.get("postal_code") and country
+        has_position = cleaned.get("lat") is not None and cleaned.get("lng") is not None
+        if not (has_lines or has_position):
+            raise AddressError(None, INCOMPLETE)
+    return cleaned
+
+
 def normalise_postal_code(value, country):
     """Upper-case and space a postal code the way the country writes it; raise PostalCodeError if
     it cannot be one of that country's codes."""

@@ -17,7 +17,7 @@ from django.http import HttpResponseRedirect
 from django.utils.html import format_html
 
 from . import services
-from .addresses import COUNTRIES, PostalCodeError, normalise_postal_code
+from .addresses import AddressError, clean_address
 from .domain import EDITABLE_STATUSES, Actor, OrderError
 from .models import (
     ApiClient,
@@ -58,18 +58,12 @@ class ReadOnlyMixin:
         return False
 
 
-def _clean_address(form, cleaned):
-    """Check the country code and normalise the postal code as the API does (SPEC §2)."""
-    country = (cleaned.get("country") or "").upper()
-    if country and country not in COUNTRIES:
-        form.add_error("country", f"{country} is not an ISO 3166 alpha-2 country code.")
-        return
-    cleaned["country"] = country
-    if cleaned.get("postal_code"):
-        try:
-            cleaned["postal_code"] = normalise_postal_code(cleaned["postal_code"], country)
-        except PostalCodeError as exc:
-            form.add_error("postal_code", str(exc))
+def _clean_address(form, cleaned, *, require_complete):
+    """Check and normalise the address as the API does (SPEC §2), showing the error on its field."""
+    try:
+        cleaned.update(clean_address(cleaned, require_complete=require_complete))
+    except AddressError as exc:
+        form.add_error(exc.field, exc.message)
 
 
 def _error_text(exc):
@@ -88,7 +82,7 @@ class StockLocationForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        _clean_address(self, cleaned)
+        _clean_address(self, cleaned, require_complete=False)
         return cleaned
 
 
@@ -270,7 +264,7 @@ class OrderAdminForm(forms.ModelForm):
             raise ValidationError(
                 f"The order is {order.get_status_display().lower()}; its address and time window can no longer change."
             )
-        _clean_address(self, cleaned)
+        _clean_address(self, cleaned, require_complete=True)
         has_postal = all(cleaned.get(f) for f in ("line1", "postal_code", "country"))
         has_point = cleaned.get("lat") is not None and cleaned.get("lng") is not None
         if not (has_postal or has_point) and not self.errors:

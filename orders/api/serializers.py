@@ -11,7 +11,7 @@ from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.validators import UniqueValidator
 
-from ..addresses import COUNTRIES, PostalCodeError, normalise_postal_code
+from ..addresses import AddressError, clean_address
 from ..models import (
     AddressFields,
     DeliveryMethod,
@@ -67,12 +67,6 @@ class AddressSerializer(serializers.Serializer):
         max_digits=9, decimal_places=6, min_value=-180, max_value=180, required=False, allow_null=True
     )
 
-    def validate_country(self, value):
-        value = value.upper()
-        if value and value not in COUNTRIES:
-            raise serializers.ValidationError(f"{value!r} is not an ISO 3166 country code.")
-        return value
-
     def validate(self, attrs):
         # In a PATCH, the address given is merged with the one stored before it is checked.
         # `partial` is set on the root serializer only; a nested one must ask the root.
@@ -80,17 +74,13 @@ class AddressSerializer(serializers.Serializer):
         instance = getattr(self.root, "instance", None) if partial and self.source == "*" else None
         merged = {f: getattr(instance, f) for f in ADDRESS_FIELDS} if instance is not None else {}
         merged.update(attrs)
-        country = merged.get("country") or ""
-        if attrs.get("postal_code") or ("country" in attrs and merged.get("postal_code")):
-            try:
-                attrs["postal_code"] = normalise_postal_code(merged["postal_code"], country)
-            except PostalCodeError as exc:
-                raise serializers.ValidationError({"postal_code": [str(exc)]})
-            merged["postal_code"] = attrs["postal_code"]
-        has_lines = merged.get("line1") and merged.get("postal_code") and country
-        has_position = merged.get("lat") is not None and merged.get("lng") is not None
-        if not (has_lines or has_position):
-            raise serializers.ValidationError("An address needs line1, postal_code and country, or lat and lng.")
+        try:
+            cleaned = clean_address(merged)
+        except AddressError as exc:
+            raise serializers.ValidationError({exc.field: [exc.message]} if exc.field else exc.message)
+        for f in ("country", "postal_code"):
+            if f in attrs or (f == "postal_code" and "country" in attrs and merged.get(f)):
+                attrs[f] = cleaned[f]
         return attrs
 
 
