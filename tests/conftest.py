@@ -122,6 +122,26 @@ def anon_api():
     return ApiCaller()
 
 
+def line(line_no, stock="BHM", fleet="BHM-VANS", quantity=1, on_hand=None):
+    """An order line as the API takes it: stock at `stock`, delivered by fleet `fleet`."""
+    spec = {
+        "line_no": line_no,
+        "sku": f"SKU-{line_no}",
+        "quantity": quantity,
+        "stock_location": stock,
+        "delivery_method": fleet,
+    }
+    if on_hand is not None:
+        spec["on_hand_date"] = on_hand.isoformat()
+    return spec
+
+
+def reload(order):
+    from orders.models import Order
+
+    return Order.objects.get(pk=order.pk)
+
+
 def order_body(order_no="SO-1", **overrides):
     """A valid delivery order: one line from BHM stock on a BHM fleet (no trunking)."""
     body = {

@@ -13,28 +13,15 @@ from orders import events, services
 from orders.api.serializers import movement_representation, order_representation
 from orders.domain import Actor, OrderError, TransitionNotAllowed
 from orders.models import DeliveryMethod, Order, OutboxEvent, StockLocation, StockMovement
+from tests.conftest import line, reload
 
 SYSTEM = Actor.system()
 PLANNER = Actor.for_inbound("route-planner")
 PLAN = {"planned_date": "2030-03-05", "route_ref": "R-1"}
 
 
-def line(line_no, stock="BHM", fleet="BHM-VANS", quantity=1):
-    return {
-        "line_no": line_no,
-        "sku": f"SKU-{line_no}",
-        "quantity": quantity,
-        "stock_location": stock,
-        "delivery_method": fleet,
-    }
-
-
 def movement_of(order, from_code):
     return StockMovement.objects.exclude(status="cancelled").get(order=order, from_location__code=from_code)
-
-
-def reload(order):
-    return Order.objects.get(pk=order.pk)
 
 
 def recorded_by(call):

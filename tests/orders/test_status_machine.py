@@ -28,6 +28,7 @@ from orders.models import (
     StockLocation,
     StockMovement,
 )
+from tests.conftest import line, reload
 
 SYSTEM = Actor.system()
 PLANNER = Actor.for_inbound("route-planner")
@@ -108,16 +109,6 @@ def test_an_orders_status_is_derived_from_its_groups(groups, expected):
 # --- Orders in each status ----------------------------------------------------------------------
 
 
-def line(line_no, stock="BHM", fleet="BHM-VANS", quantity=1):
-    return {
-        "line_no": line_no,
-        "sku": f"SKU-{line_no}",
-        "quantity": quantity,
-        "stock_location": stock,
-        "delivery_method": fleet,
-    }
-
-
 def plan(route="R-1"):
     return {"planned_date": "2030-03-05", "route_ref": route, "driver": "Dee"}
 
@@ -145,10 +136,6 @@ def order_in(make_order):
         return order
 
     return make
-
-
-def reload(order):
-    return Order.objects.get(pk=order.pk)
 
 
 def snapshot(order):

@@ -22,6 +22,7 @@ from orders.models import (
     StockLocation,
     StockMovement,
 )
+from tests.conftest import line, reload
 
 TODAY = date(2030, 3, 4)
 SYSTEM = Actor.system()
@@ -35,19 +36,6 @@ def today():
 
 def day(offset):
     return TODAY + timedelta(days=offset)
-
-
-def line(line_no, stock="BHM", fleet="BHM-VANS", quantity=1, on_hand=None):
-    spec = {
-        "line_no": line_no,
-        "sku": f"SKU-{line_no}",
-        "quantity": quantity,
-        "stock_location": stock,
-        "delivery_method": fleet,
-    }
-    if on_hand is not None:
-        spec["on_hand_date"] = on_hand.isoformat()
-    return spec
 
 
 def group(sequence, lines, group_type="delivery"):
@@ -111,10 +99,6 @@ def snapshot(order):
         "history": StatusChange.objects.filter(order=order).count(),
         "outbox": OutboxEvent.objects.count(),
     }
-
-
-def reload(order):
-    return Order.objects.get(pk=order.pk)
 
 
 # --- The rule as a table ------------------------------------------------------------------------
