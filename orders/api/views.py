@@ -192,6 +192,14 @@ def filter_parameters(serializer_class):
     return params
 
 
+def filter_dates(queryset, filters, field):
+    """Apply `<field>`, `<field>_from` and `<field>_to` (inclusive) when given."""
+    for suffix, lookup in (("", ""), ("_from", "__gte"), ("_to", "__lte")):
+        if f"{field}{suffix}" in filters:
+            queryset = queryset.filter(**{f"{field}{lookup}": filters[f"{field}{suffix}"]})
+    return queryset
+
+
 def validated_filters(request, serializer_class):
     serializer = serializer_class(data=request.query_params)
     serializer.is_valid(raise_exception=True)
@@ -215,12 +223,7 @@ class OrderListCreateView(APIView):
             queryset = queryset.filter(status__in=filters["status"])
         if "updated_since" in filters:
             queryset = queryset.filter(updated_at__gte=filters["updated_since"])
-        if "required_date" in filters:
-            queryset = queryset.filter(required_date=filters["required_date"])
-        if "required_date_from" in filters:
-            queryset = queryset.filter(required_date__gte=filters["required_date_from"])
-        if "required_date_to" in filters:
-            queryset = queryset.filter(required_date__lte=filters["required_date_to"])
+        queryset = filter_dates(queryset, filters, "required_date")
         if "order_type" in filters:
             queryset = queryset.filter(order_type=filters["order_type"])
         if "delivery_method" in filters:
@@ -507,12 +510,7 @@ class MovementListView(APIView):
         for name in ("from_location", "to_location"):
             if name in filters:
                 queryset = queryset.filter(**{f"{name}__code": filters[name]})
-        if "ship_date" in filters:
-            queryset = queryset.filter(ship_date=filters["ship_date"])
-        if "ship_date_from" in filters:
-            queryset = queryset.filter(ship_date__gte=filters["ship_date_from"])
-        if "ship_date_to" in filters:
-            queryset = queryset.filter(ship_date__lte=filters["ship_date_to"])
+        queryset = filter_dates(queryset, filters, "ship_date")
         paginator = MovementPagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(MovementSerializer(page, many=True).data)
