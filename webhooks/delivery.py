@@ -204,6 +204,8 @@ def post(url, headers, body):
             else:
                 response.close()
             response.release_conn()
+    except urllib3.exceptions.NewConnectionError as exc:  # a subclass of ConnectTimeoutError: first
+        return done(error=f"Connection failed: {exc.__cause__ or exc}"[:500])
     except urllib3.exceptions.ConnectTimeoutError:
         return done(error="Timed out connecting.")
     except (urllib3.exceptions.ReadTimeoutError, TimeoutError):

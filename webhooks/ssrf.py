@@ -63,7 +63,7 @@ def forbidden(address):
     inner = _embedded_ipv4(ip)
     if inner is not None:
         return forbidden(str(inner))
-    for kind in ("loopback", "private", "link_local", "multicast", "reserved", "unspecified"):
+    for kind in ("loopback", "link_local", "multicast", "unspecified", "reserved", "private"):
         if getattr(ip, f"is_{kind}"):
             return f"{address} is a {kind.replace('_', '-')} address"
     if not ip.is_global:
