@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.utils import timezone
 
+from tests.conftest import make_client
 from webhooks import delivery
 from webhooks.models import Delivery, Subscription
-from tests.conftest import make_client
 
 PORTS = range(8300, 8400)
 

@@ -11,9 +11,9 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 
 from orders.models import OutboxEvent
+from tests.webhooks.conftest import send_now, subscribe
 from webhooks import delivery, tasks
 from webhooks.models import Delivery, DeliveryAttempt, FanOut, Subscription
-from tests.webhooks.conftest import send_now, subscribe
 
 pytestmark = pytest.mark.usefixtures("outbound")
 

@@ -4,10 +4,10 @@ import pytest
 from django.utils import timezone
 
 from orders.models import OutboxEvent
-from webhooks import delivery, ssrf
-from webhooks.models import Delivery, Subscription
 from tests.conftest import ApiCaller
 from tests.webhooks.conftest import subscribe
+from webhooks import delivery, ssrf
+from webhooks.models import Delivery, Subscription
 
 FORBIDDEN = [
     "127.0.0.1",
