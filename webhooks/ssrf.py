@@ -100,7 +100,7 @@ def check(url, *, allow_private=None):
         allow_private = settings.WEBHOOK_ALLOW_PRIVATE_URLS
     try:
         addresses = resolve(host, port)
-    except (OSError, UnicodeError) as exc:
+    except (OSError, UnicodeError, ValueError) as exc:
         raise UnsafeURL(f"The host {host} does not resolve ({exc}).")
     if not addresses:
         raise UnsafeURL(f"The host {host} does not resolve.")
