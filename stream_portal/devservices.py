@@ -125,6 +125,7 @@ class Facts:
     redis: list
     chromium_missing: bool
     redis_server: bool  # is a redis-server binary on PATH?
+    browser: str = ""  # the Chromium the browser tests will drive; "" when they are left out
 
     def problems(self):
         out = []
@@ -210,11 +211,13 @@ def look_at_redis(env):
 def look(env, *, chromium=None, need_browser=True):
     db_url = env.get("DATABASE_URL", "")
     pg = look_at_postgres(db_url) if urlsplit(db_url).scheme.startswith("postgres") else None
+    chromium = chromium or CHROMIUM
     return Facts(
         postgres=pg,
         redis=look_at_redis(env),
-        chromium_missing=need_browser and not os.access(chromium or CHROMIUM, os.X_OK),
+        chromium_missing=need_browser and not os.access(chromium, os.X_OK),
         redis_server=shutil.which("redis-server") is not None,
+        browser=chromium if need_browser else "",
     )
 
 
@@ -393,8 +396,8 @@ def report_ok(facts, out):
         print(f"PostgreSQL answers at {facts.postgres.where}", file=out)
     for r in facts.redis:
         print(f"Redis answers at {r.where} ({', '.join(r.names)})", file=out)
-    if not facts.chromium_missing:
-        print(f"Chromium: {CHROMIUM}", file=out)
+    if facts.browser:
+        print(f"Chromium: {facts.browser}", file=out)
 
 
 def prepare(env, *, need_browser=True, chromium=None, out=sys.stdout, err=sys.stderr, prefix=...):
