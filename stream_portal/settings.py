@@ -1,4 +1,4 @@
-"""Stream Portal settings: one file, driven by the environment variables of SPEC §10.
+"""Stream Portal settings: one file, driven by the environment variables listed in docs/operations.md.
 
 Every variable is read through a small helper that refuses bad values at start-up, so a
 typo in production fails loudly instead of running with a surprising default.
@@ -70,7 +70,12 @@ def envcache(name, default):
     if url.startswith("locmem://"):
         return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "stream-portal"}
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+        return {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            # A Redis that is down fails a request (and /healthz) in seconds, not the OS's minutes.
+            "OPTIONS": {"socket_connect_timeout": 5, "socket_timeout": 5},
+        }
     raise ImproperlyConfigured(f"{name} must be locmem:// or redis://..., not {url!r}")
 
 
@@ -111,6 +116,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: /healthz answers load balancers before host checks, HTTPS redirects and sessions.
+    "stream_portal.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "stream_portal.middleware.BodySizeLimitMiddleware",
@@ -154,6 +161,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite is the one-machine demo database: wait for the worker's writes instead of failing.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # An unreachable server fails in seconds (requests, /healthz) unless the URL asks otherwise.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

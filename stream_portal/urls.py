@@ -3,6 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+# GET /healthz is answered by stream_portal.health.HealthCheckMiddleware, ahead of host checks and sessions.
 urlpatterns = [
     # The office dashboard comes with its own issue; until then the office works in the admin.
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
