@@ -297,6 +297,8 @@ WEBHOOK_RETRY_SCHEDULE = envretries("WEBHOOK_RETRY_SCHEDULE", [5, 300, 1800, 720
 # Standard Webhooks timeouts: 3 s to connect, 15 s for the whole request.
 WEBHOOK_CONNECT_TIMEOUT_SECONDS = 3
 WEBHOOK_TIMEOUT_SECONDS = 15
+# Certificates of https receivers are checked against the system's trusted CAs, or this PEM file if set.
+WEBHOOK_CA_BUNDLE = None
 # A retry due within this many seconds also gets a Celery countdown; longer waits are left to the sweeper.
 WEBHOOK_COUNTDOWN_MAX_SECONDS = 30
 # The sweeper fans out events the after-commit signal missed and queues deliveries that have fallen due.
