@@ -321,3 +321,13 @@ def test_the_body_is_compact_json_exactly_as_signed(hooks_client, receiver, orde
 
     body = receiver.requests[0]["body"]
     assert body == json.dumps(order_events[0].payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def test_beat_runs_the_sweeper_often():
+    from django.conf import settings
+
+    from stream_portal.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["webhooks-sweep"]
+    assert entry == {"task": "webhooks.tasks.sweep", "schedule": 15.0}
+    assert entry["task"] in app.tasks
