@@ -1,5 +1,6 @@
 """`/api/v1/webhook-subscriptions/` and `/api/v1/webhook-deliveries/`: shapes, scopes, ownership, bad input."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -126,6 +127,17 @@ def test_bad_subscriptions_are_refused_and_change_nothing(api, body, errors):
 
     assert response.status_code == 400
     assert response.json() == {"errors": errors}
+    assert not Subscription.objects.exists()
+
+
+def test_an_oversized_or_non_json_body_is_refused(api, receiver):
+    huge = json.dumps({"url": receiver.url, "event_types": ["*"], "description": "x" * (6 * 1024 * 1024)})
+
+    too_big = api.post(SUBS, raw=huge)
+    not_json = api.client.post(SUBS, data="url=x", content_type="application/x-www-form-urlencoded")
+
+    assert too_big.status_code == 413
+    assert not_json.status_code == 415
     assert not Subscription.objects.exists()
 
 
