@@ -293,6 +293,17 @@ CELERY_BEAT_SCHEDULE = {
 WEBHOOK_ALLOW_PRIVATE_URLS = envbool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
 WEBHOOK_RETRY_SCHEDULE = envretries("WEBHOOK_RETRY_SCHEDULE", [5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400])
 
+# --- Outbound webhook delivery (webhooks/delivery.py, webhooks/tasks.py) ---
+# Standard Webhooks timeouts: 3 s to connect, 15 s for the whole request.
+WEBHOOK_CONNECT_TIMEOUT_SECONDS = 3
+WEBHOOK_TIMEOUT_SECONDS = 15
+# A retry due within this many seconds also gets a Celery countdown; longer waits are left to the sweeper.
+WEBHOOK_COUNTDOWN_MAX_SECONDS = 30
+# The sweeper fans out events the after-commit signal missed and queues deliveries that have fallen due.
+WEBHOOK_SWEEP_SECONDS = 15
+CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {"task": "webhooks.tasks.sweep", "schedule": float(WEBHOOK_SWEEP_SECONDS)}
+# --- end outbound webhook delivery ---
+
 # Idempotency keys are honoured for 24 hours; a first request still "in flight" after this many
 # seconds is taken to have died, so its key can be used again.
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
