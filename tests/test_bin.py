@@ -232,6 +232,20 @@ def test_a_stopped_postgres_is_started_and_the_login_fixed_only_once_it_refuses(
     ]
 
 
+def test_the_login_fix_puts_the_trust_lines_first_and_only_once(tmp_path):
+    stock = "local   all   postgres   peer\nhost    all   all        127.0.0.1/32   scram-sha-256\n"
+    hba = tmp_path / "pg_hba.conf"
+    hba.write_text(stock)
+    fix = devservices.hba_steps(stopped_postgres(hba_file=str(hba)), "15")[0]
+    for _ in range(2):  # a second run finds its marker and changes nothing
+        subprocess.run(["sh", "-c", fix.shell], check=True)
+    assert hba.read_text() == (
+        "# added by stream-portal bin/test\n"
+        "host    all    postgres    127.0.0.1/32    trust\n"
+        "host    all    postgres    ::1/128         trust\n" + stock
+    )
+
+
 def test_a_bare_machine_gets_every_package_then_the_newest_cluster():
     facts = Facts(
         postgres=stopped_postgres(hba_file=""),
