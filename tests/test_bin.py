@@ -323,6 +323,19 @@ def test_a_cluster_on_another_port_than_the_url_is_reported_not_started():
     ]
 
 
+def test_a_postgres_that_wants_a_password_and_is_not_a_local_cluster_is_reported_not_patched():
+    facts = Facts(
+        postgres=stopped_postgres(state="login", versions=[], clusters=[], hba_file=""),
+        redis=[],
+        chromium_missing=False,
+        redis_server=True,
+    )
+    assert devservices.unfixable(facts) == [
+        "PostgreSQL at 127.0.0.1:5432 refuses user postgres without a password, and it is no Debian cluster of "
+        "this machine that could be told otherwise: allow that login there, or put the password in DATABASE_URL."
+    ]
+
+
 def test_passwords_never_show_in_printed_urls():
     assert devservices.shown("postgres://portal:s3cret@db:5432/portal") == "postgres://portal:***@db:5432/portal"
     assert devservices.shown("redis://:s3cret@cache:6379/1") == "redis://:***@cache:6379/1"
