@@ -1,68 +1,144 @@
-"""Inbound webhook helpers: a source with its secret, payloads from the fixtures, signed requests.
-
-Requests are signed with the `standardwebhooks` package, independently of our own verifier.
-"""
+"""A real HTTP receiver on loopback, and helpers to drive outbound delivery step by step."""
 
 import json
-import uuid
-from datetime import UTC, datetime
-from pathlib import Path
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from django.test import Client
-from standardwebhooks import Webhook
+from django.utils import timezone
 
-from webhooks.models import InboundSource
+from tests.conftest import make_client
+from webhooks import delivery
+from webhooks.models import Delivery, Subscription
 
-FIXTURES = Path(__file__).parent / "fixtures"
+from .inbound_helpers import Sender, make_source
 
-
-def payload(name, **data):
-    """A fixture payload with its `timestamp` set to now and `data` fields overridden."""
-    body = json.loads((FIXTURES / f"{name}.json").read_text())
-    body["timestamp"] = datetime.now(UTC).isoformat()
-    body["data"].update(data)
-    return body
+PORTS = range(8300, 8400)
 
 
-def signed_headers(secret, body, *, webhook_id=None, at=None):
-    """Standard Webhooks headers for the raw `body` (str), signed at `at` (default now)."""
-    webhook_id = webhook_id or f"msg_{uuid.uuid4().hex}"
-    at = at or datetime.now(UTC)
-    return {
-        "webhook-id": webhook_id,
-        "webhook-timestamp": str(int(at.timestamp())),
-        "webhook-signature": Webhook(secret).sign(webhook_id, at, body),
-    }
+def free_port(ports=PORTS):
+    for port in ports:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 8300-8399")
 
 
-class Sender:
-    """The field system: signs and posts events to /webhooks/inbound/<name>/ with the Django test client."""
+class Receiver:
+    """Records every request; answers from a queue of planned answers, then with `default`.
 
-    def __init__(self, source, secret):
-        self.source = source
-        self.secret = secret
-        self.url = f"/webhooks/inbound/{source.name}/"
-        self.client = Client()
+    An answer is (status, headers, body), or "hang" to hold the request until `release()`.
+    """
 
-    def post_raw(self, raw, headers):
-        return self.client.post(self.url, data=raw, content_type="application/json", headers=headers)
+    def __init__(self):
+        self.requests = []
+        self.answers = []
+        self.default = (200, {}, b"thanks")
+        self.released = threading.Event()
+        self.arrived = threading.Condition()
+        receiver = self
 
-    def post(self, body, *, webhook_id=None, at=None):
-        raw = body if isinstance(body, str) else json.dumps(body)
-        return self.post_raw(raw, signed_headers(self.secret, raw, webhook_id=webhook_id, at=at))
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
 
-    def send(self, name, *, webhook_id=None, **data):
-        return self.post(payload(name, **data), webhook_id=webhook_id)
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                with receiver.arrived:
+                    receiver.requests.append(
+                        {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
+                    )
+                    answer = receiver.answers.pop(0) if receiver.answers else receiver.default
+                    receiver.arrived.notify_all()
+                if answer == "hang":
+                    receiver.released.wait(60)
+                    self.close_connection = True
+                    return
+                status, headers, payload = answer
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/hooks/in"
+
+    def release(self):
+        self.released.set()
+
+    def wait_for(self, count, timeout=20):
+        """Block until `count` requests have arrived (or fail)."""
+        deadline = time.monotonic() + timeout
+        with self.arrived:
+            while len(self.requests) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"only {len(self.requests)} of {count} requests arrived")
+                self.arrived.wait(left)
+        return self.requests
+
+    def bodies(self):
+        return [json.loads(r["body"]) for r in self.requests]
+
+    def close(self):
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
 
 
-def make_source(name="route-planner"):
-    source = InboundSource(name=name)
-    secret = source.set_new_secret()
-    source.save()
-    return source, secret
+@pytest.fixture
+def receiver():
+    receiver = Receiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
+def outbound(settings):
+    """Local receivers allowed, a short retry schedule and short timeouts, so the tests stay fast."""
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    settings.WEBHOOK_RETRY_SCHEDULE = [1, 2, 3]
+    settings.WEBHOOK_TIMEOUT_SECONDS = 1
+    settings.WEBHOOK_CONNECT_TIMEOUT_SECONDS = 1
+    return settings
+
+
+@pytest.fixture
+def hooks_client(db):
+    """An API client that manages webhooks (and writes orders)."""
+    return make_client("hooks-erp", ["orders:read", "orders:write", "webhooks:manage"])
+
+
+def subscribe(client, url, event_types=("*",), **fields):
+    return Subscription.objects.create(client=client, url=url, event_types=list(event_types), **fields)
+
+
+def send_now(delivery_obj):
+    """Make a pending delivery due now and attempt it once, as a worker would."""
+    Delivery.objects.filter(pk=delivery_obj.pk).update(next_attempt_at=timezone.now())
+    delivery.attempt(delivery_obj.pk)
+    delivery_obj.refresh_from_db()
+    return delivery_obj
 
 
 @pytest.fixture
 def planner(db):
+    """The route planner: an inbound source that signs and posts status events."""
     return Sender(*make_source())

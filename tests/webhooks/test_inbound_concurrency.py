@@ -14,7 +14,7 @@ import pytest
 from orders.models import Order, OutboxEvent, StatusChange
 from webhooks.models import InboundEvent
 
-from .conftest import make_source, payload, signed_headers
+from .inbound_helpers import make_source, payload, signed_headers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,7 +13,7 @@ from orders.models import Order, OrderLine, OutboxEvent, StatusChange, StockMove
 from tests.conftest import line, reload
 from webhooks.models import InboundEvent
 
-from .conftest import make_source, payload
+from .inbound_helpers import make_source, payload
 
 SYSTEM = Actor.system()
 # 1 High Street, Birmingham (the order's known position) and points near and far from it.
@@ -327,7 +327,7 @@ def test_the_same_webhook_id_is_applied_once_and_then_answered_duplicate(make_or
 def test_webhook_ids_are_per_source(make_order, planner):
     order = make_order("SO-1")
     other_source, other_secret = make_source("driver-app")
-    from .conftest import Sender
+    from .inbound_helpers import Sender
 
     driver_app = Sender(other_source, other_secret)
     assert planner.send("order_planned", webhook_id="msg_1").json()["result"] == "applied"

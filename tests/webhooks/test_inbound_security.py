@@ -11,7 +11,7 @@ from orders.models import Order, OutboxEvent, StatusChange
 from tests.conftest import reload
 from webhooks.models import InboundEvent, InboundSource
 
-from .conftest import Sender, make_source, payload, signed_headers
+from .inbound_helpers import Sender, make_source, payload, signed_headers
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 from stream_portal.tasks import purge_inbound_events
 from webhooks.models import InboundEvent, InboundSource
 
-from .conftest import Sender
+from .inbound_helpers import Sender
 
 pytestmark = pytest.mark.django_db
 

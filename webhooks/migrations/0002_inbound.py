@@ -6,10 +6,9 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
 
-    initial = True
-
     dependencies = [
         ('orders', '0003_api_client_verbose_name'),
+        ('webhooks', '0001_initial'),
     ]
 
     operations = [
