@@ -241,7 +241,8 @@ class OrderEditor:
         body["customer_reference"] = c.get("customer_reference") or ""
         body["service_level"] = c.get("service_level") or None
         address = self._address(c)
-        if not self.is_multi or any(v not in ("", None) for v in address.values()):
+        # A multi order's own address defaults to its first leg's; the preset country alone is not an address.
+        if not self.is_multi or any(v not in ("", None) for k, v in address.items() if k != "country"):
             body["address"] = address
         self.line_order = self.live_lines()
         if self.order is None:
@@ -321,10 +322,10 @@ class OrderEditor:
     @staticmethod
     def _add(form, field, messages):
         messages = _flat(messages)
+        if field == "non_field_errors":
+            field = None
         if field is not None and field not in form.fields:
             messages = [f"{field.replace('_', ' ')}: {m}" for m in messages]
-            field = None
-        if field == "non_field_errors":
             field = None
         for message in messages:
             form.add_error(field, message)
