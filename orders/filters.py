@@ -40,7 +40,9 @@ class OrderFilter(django_filters.FilterSet):
     """One set of filters for the list page; invalid values are reported beside their field."""
 
     q = django_filters.CharFilter(
-        method="search", label="Search", widget=forms.TextInput(attrs={"type": "search", "maxlength": 100})
+        method="search",
+        label="Search",
+        widget=forms.TextInput(attrs={"type": "search", "maxlength": 100, "data-no-change-submit": ""}),
     )
     status = django_filters.ChoiceFilter(choices=Order.Status.choices, empty_label="Any status")
     order_type = django_filters.ChoiceFilter(choices=Order.Type.choices, empty_label="Any type", label="Type")

@@ -53,6 +53,12 @@
     }
   });
 
+  // The search box asks as you type (debounced); leaving it must not ask again and replace the
+  // results under an editor that was just opened, so its "change" never reaches the filter form.
+  document.addEventListener("change", function (event) {
+    if (event.target.matches && event.target.matches("[data-no-change-submit]")) event.stopPropagation();
+  }, true);
+
   // A line marked for removal is shown struck through until the form is saved.
   document.addEventListener("change", function (event) {
     var box = event.target;
