@@ -1,4 +1,4 @@
-"""Stream Portal settings: one file, driven by the environment variables of SPEC §10.
+"""Stream Portal settings: one file, driven by the environment variables listed in docs/operations.md.
 
 Every variable is read through a small helper that refuses bad values at start-up, so a
 typo in production fails loudly instead of running with a surprising default.
@@ -70,7 +70,12 @@ def envcache(name, default):
     if url.startswith("locmem://"):
         return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "stream-portal"}
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+        return {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            # A Redis that is down fails a request (and /healthz) in seconds, not the OS's minutes.
+            "OPTIONS": {"socket_connect_timeout": 5, "socket_timeout": 5},
+        }
     raise ImproperlyConfigured(f"{name} must be locmem:// or redis://..., not {url!r}")
 
 
@@ -111,6 +116,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: /healthz answers load balancers before host checks, HTTPS redirects and sessions.
+    "stream_portal.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "stream_portal.middleware.BodySizeLimitMiddleware",
@@ -154,6 +161,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite is the one-machine demo database: wait for the worker's writes instead of failing.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # An unreachable server fails in seconds (requests, /healthz) unless the URL asks otherwise.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -282,6 +292,17 @@ CELERY_BEAT_SCHEDULE = {
 # Webhooks (delivered by the webhooks app).
 WEBHOOK_ALLOW_PRIVATE_URLS = envbool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
 WEBHOOK_RETRY_SCHEDULE = envretries("WEBHOOK_RETRY_SCHEDULE", [5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400])
+
+# --- Outbound webhook delivery (webhooks/delivery.py, webhooks/tasks.py) ---
+# Standard Webhooks timeouts: 3 s to connect, 15 s for the whole request.
+WEBHOOK_CONNECT_TIMEOUT_SECONDS = 3
+WEBHOOK_TIMEOUT_SECONDS = 15
+# A retry due within this many seconds also gets a Celery countdown; longer waits are left to the sweeper.
+WEBHOOK_COUNTDOWN_MAX_SECONDS = 30
+# The sweeper fans out events the after-commit signal missed and queues deliveries that have fallen due.
+WEBHOOK_SWEEP_SECONDS = 15
+CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {"task": "webhooks.tasks.sweep", "schedule": float(WEBHOOK_SWEEP_SECONDS)}
+# --- end outbound webhook delivery ---
 
 # Idempotency keys are honoured for 24 hours; a first request still "in flight" after this many
 # seconds is taken to have died, so its key can be used again.

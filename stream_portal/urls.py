@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from orders.views import accounts
 
+# GET /healthz is answered by stream_portal.health.HealthCheckMiddleware, ahead of host checks and sessions.
 urlpatterns = [
     # The office's home: the order list for a logged-in user, the login page otherwise.
     path("", accounts.home, name="home"),
@@ -13,6 +14,7 @@ urlpatterns = [
     path("accounts/logout/", accounts.logout, name="logout"),
     path("accounts/", include("django.contrib.auth.urls")),  # password change and reset
     path("api/v1/", include("orders.api.urls")),
+    path("api/v1/", include("webhooks.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
