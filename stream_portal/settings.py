@@ -35,6 +35,19 @@ def envbool(name, default):
     raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
 
 
+def envint(name, default, minimum=0):
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}")
+    if number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}")
+    return number
+
+
 def envlist(name, default):
     value = os.environ.get(name)
     if value is None:
@@ -287,6 +300,7 @@ CELERY_BEAT_SCHEDULE = {
     # Orders waiting only for a future on-hand date become ready when that date arrives.
     "release-due-orders": {"task": "stream_portal.tasks.release_due_orders", "schedule": crontab(minute="*/15")},
     "purge-idempotency-keys": {"task": "stream_portal.tasks.purge_idempotency_keys", "schedule": crontab(minute=7)},
+    "purge-inbound-events": {"task": "stream_portal.tasks.purge_inbound_events", "schedule": crontab(minute=37)},
 }
 
 # Webhooks (delivered by the webhooks app).
@@ -309,6 +323,10 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 0, "socket_connect_timeout": 2}
 CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {"task": "webhooks.tasks.sweep", "schedule": float(WEBHOOK_SWEEP_SECONDS)}
 # --- end outbound webhook delivery ---
+
+# Inbound status events (webhooks/inbound.py): a completion further than this from the address's
+# known position is flagged for the office.
+POD_DISTANCE_WARNING_M = envint("POD_DISTANCE_WARNING_M", 500)
 
 # Idempotency keys are honoured for 24 hours; a first request still "in flight" after this many
 # seconds is taken to have died, so its key can be used again.

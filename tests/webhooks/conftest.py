@@ -14,6 +14,8 @@ from tests.conftest import make_client
 from webhooks import delivery
 from webhooks.models import Delivery, Subscription
 
+from .inbound_helpers import Sender, make_source
+
 PORTS = range(8300, 8400)
 
 
@@ -153,3 +155,9 @@ def send_now(delivery_obj):
     delivery.attempt(delivery_obj.pk)
     delivery_obj.refresh_from_db()
     return delivery_obj
+
+
+@pytest.fixture
+def planner(db):
+    """The route planner: an inbound source that signs and posts status events."""
+    return Sender(*make_source())
