@@ -59,6 +59,20 @@ def test_creating_a_subscription_shows_its_secret_once(api, hooks_client, receiv
     assert api.get(SUBS).json() == {"next": None, "previous": None, "results": [shown(subscription)]}
 
 
+def test_the_subscription_list_takes_a_fixed_number_of_queries(api, hooks_client, receiver, django_assert_num_queries):
+    subscribe(hooks_client[0], receiver.url)
+    api.get(SUBS)  # records the key's first use, a write that happens once
+    with django_assert_num_queries(2):  # the key, the page
+        api.get(SUBS)
+    for _ in range(5):
+        subscribe(hooks_client[0], receiver.url)
+
+    with django_assert_num_queries(2):
+        response = api.get(SUBS)
+
+    assert len(response.json()["results"]) == 6
+
+
 def test_a_subscription_is_changed_and_deleted(api, hooks_client, receiver):
     subscription = subscribe(hooks_client[0], receiver.url, ["*"])
 
