@@ -1,7 +1,8 @@
 """Fan-out and delivery of outbox events (the wire of Standard Webhooks).
 
-Every write here is one short transaction; Celery tasks (`tasks.py`) only call these functions with
-ids, so running any of them twice is harmless.
+Each function is its own transaction (a send keeps its delivery row locked for the length of the
+request, at most WEBHOOK_TIMEOUT_SECONDS); Celery tasks (`tasks.py`) call them with ids only, and
+running any of them twice is harmless.
 
 Retry schedule: after the first attempt fails, attempt n+1 waits WEBHOOK_RETRY_SCHEDULE[n-1] seconds
 (default 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h) plus up to 10 % jitter, so receivers
