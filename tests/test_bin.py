@@ -170,6 +170,30 @@ def test_main_exits_1_before_any_check_when_nothing_can_be_fixed_here(tmp_path):
     assert result.stderr.rstrip().endswith("FAILED: pytest was not started.")
 
 
+def test_bin_test_stops_before_the_checks_and_pytest_when_a_service_cannot_be_had(tmp_path):
+    port = closed_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ENV_URLS},
+        "DATABASE_URL": f"postgres://portal:hunter2@db.invalid:{port}/portal",
+        "CACHE_URL": "locmem://",
+        "CELERY_BROKER_URL": "filesystem://",
+    }
+    result = subprocess.run(
+        ["bash", "bin/test", "-m", "not browser", "tests/test_bin.py"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert "==> services (PostgreSQL, Redis, Chromium)" in result.stdout
+    assert "FAILED (exit 1): services (PostgreSQL, Redis, Chromium)" in result.stderr
+    assert "==> ruff check" not in result.stdout
+    assert "==> pytest" not in result.stdout
+    assert "hunter2" not in result.stdout + result.stderr
+
+
 def fake_program(path, exit_code):
     path.write_text(f"#!/bin/sh\nexit {exit_code}\n")
     path.chmod(0o755)
