@@ -434,6 +434,28 @@ def test_find_python_says_what_to_install_when_there_is_none(tmp_path):
     )
 
 
+def test_prepare_python_without_root_or_sudo_prints_the_command_to_run_as_root(tmp_path):
+    tools = tool_dir(tmp_path)
+    (tools / "id").write_text("#!/bin/sh\necho 1000\n")  # not root
+    (tools / "id").chmod(0o755)
+    fake_program(tools / "apt-get", 0)  # a Debian machine, but nothing here may run it as root
+    env = {"PATH": str(tools), "HOME": str(tmp_path / "home")}
+    result = subprocess.run(
+        ["/bin/bash", "-c", ". bin/_lib.sh && VENV_DIR=/nonexistent && prepare_python"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ">> No Python >= 3.12 found; looking at the distribution's python3\n"
+    assert result.stderr == (
+        "This step needs root, and this is not root and cannot use sudo. Run as root, then run this again:\n"
+        "    env DEBIAN_FRONTEND=noninteractive apt-get update -q -o Dpkg::Use-Pty=0\n"
+    )
+
+
 # --- bin/run and ensure_local_admin ---------------------------------------------------------------
 
 
