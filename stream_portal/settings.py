@@ -311,10 +311,16 @@ WEBHOOK_RETRY_SCHEDULE = envretries("WEBHOOK_RETRY_SCHEDULE", [5, 300, 1800, 720
 # Standard Webhooks timeouts: 3 s to connect, 15 s for the whole request.
 WEBHOOK_CONNECT_TIMEOUT_SECONDS = 3
 WEBHOOK_TIMEOUT_SECONDS = 15
+# Certificates of https receivers are checked against the system's trusted CAs, or this PEM file if set.
+WEBHOOK_CA_BUNDLE = None
 # A retry due within this many seconds also gets a Celery countdown; longer waits are left to the sweeper.
 WEBHOOK_COUNTDOWN_MAX_SECONDS = 30
 # The sweeper fans out events the after-commit signal missed and queues deliveries that have fallen due.
 WEBHOOK_SWEEP_SECONDS = 15
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Publishing fails at once while the broker is down instead of stalling the request for seconds:
+    # the outbox row is already committed, and the sweeper queues its delivery once the broker is back.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 0, "socket_connect_timeout": 2}
 CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {"task": "webhooks.tasks.sweep", "schedule": float(WEBHOOK_SWEEP_SECONDS)}
 # --- end outbound webhook delivery ---
 

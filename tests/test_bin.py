@@ -232,6 +232,20 @@ def test_a_stopped_postgres_is_started_and_the_login_fixed_only_once_it_refuses(
     ]
 
 
+def test_the_login_fix_puts_the_trust_lines_first_and_only_once(tmp_path):
+    stock = "local   all   postgres   peer\nhost    all   all        127.0.0.1/32   scram-sha-256\n"
+    hba = tmp_path / "pg_hba.conf"
+    hba.write_text(stock)
+    fix = devservices.hba_steps(stopped_postgres(hba_file=str(hba)), "15")[0]
+    for _ in range(2):  # a second run finds its marker and changes nothing
+        subprocess.run(["sh", "-c", fix.shell], check=True)
+    assert hba.read_text() == (
+        "# added by stream-portal bin/test\n"
+        "host    all    postgres    127.0.0.1/32    trust\n"
+        "host    all    postgres    ::1/128         trust\n" + stock
+    )
+
+
 def test_a_bare_machine_gets_every_package_then_the_newest_cluster():
     facts = Facts(
         postgres=stopped_postgres(hba_file=""),
@@ -306,6 +320,19 @@ def test_a_cluster_on_another_port_than_the_url_is_reported_not_started():
     )
     assert devservices.unfixable(facts) == [
         "PostgreSQL 15's cluster listens on port 5432, not 5499 as DATABASE_URL says: change one of them."
+    ]
+
+
+def test_a_postgres_that_wants_a_password_and_is_not_a_local_cluster_is_reported_not_patched():
+    facts = Facts(
+        postgres=stopped_postgres(state="login", versions=[], clusters=[], hba_file=""),
+        redis=[],
+        chromium_missing=False,
+        redis_server=True,
+    )
+    assert devservices.unfixable(facts) == [
+        "PostgreSQL at 127.0.0.1:5432 refuses user postgres without a password, and it is no Debian cluster of "
+        "this machine that could be told otherwise: allow that login there, or put the password in DATABASE_URL."
     ]
 
 

@@ -130,7 +130,8 @@ _pools = {}
 
 def _pool(target):
     """A keep-alive connection pool to the checked address, with Host and TLS names of the URL's host."""
-    key = (target.scheme, target.address, target.port, target.host)
+    ca_bundle = settings.WEBHOOK_CA_BUNDLE
+    key = (target.scheme, target.address, target.port, target.host, ca_bundle)
     pool = _pools.get(key)
     if pool is None:
         if len(_pools) > 256:
@@ -139,8 +140,15 @@ def _pool(target):
             _pools.clear()
         kwargs = {"maxsize": 4, "block": False, "retries": False}
         if target.scheme == "https":
+            # The certificate is checked against the URL's host name, though we connect to an address.
             pool = urllib3.HTTPSConnectionPool(
-                target.address, target.port, server_hostname=target.host, assert_hostname=target.host, **kwargs
+                target.address,
+                target.port,
+                server_hostname=target.host,
+                assert_hostname=target.host,
+                cert_reqs="CERT_REQUIRED",
+                ca_certs=ca_bundle,
+                **kwargs,
             )
         else:
             pool = urllib3.HTTPConnectionPool(target.address, target.port, **kwargs)

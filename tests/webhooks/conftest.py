@@ -2,6 +2,7 @@
 
 import json
 import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,7 +36,8 @@ class Receiver:
     An answer is (status, headers, body), or "hang" to hold the request until `release()`.
     """
 
-    def __init__(self):
+    def __init__(self, tls=None):
+        self.tls = tls
         self.requests = []
         self.answers = []
         self.default = (200, {}, b"thanks")
@@ -73,6 +75,10 @@ class Receiver:
         self.port = free_port()
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
