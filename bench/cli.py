@@ -74,9 +74,9 @@ def with_db(url, name):
 
 def recreate_database(url):
     name = urlsplit(url).path.lstrip("/")
-    if not name.startswith(("stream_portal_bench", "sp_bench")):
-        raise SystemExit(f"refusing to drop database {name!r}: the bench's database name must start with "
-                         "stream_portal_bench (or sp_bench)")  # fmt: skip
+    if "bench" not in name:
+        raise SystemExit(f"refusing to drop database {name!r}: the bench rebuilds its database, so its name "
+                         "must contain 'bench'")  # fmt: skip
     with psycopg.connect(with_db(url, "postgres"), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

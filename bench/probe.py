@@ -99,7 +99,9 @@ def parse_trace(text):
         direction, message = parts[0], parts[2]
         detail = parts[3].strip() if len(parts) > 3 else ""
         if direction == "F" and message in ("Query", "Parse") and current is None:
-            current = detail.split('"', 2)[1] if message == "Query" else detail.split('"')[3]
+            # Query: "<sql>"; Parse: "<statement name>" "<sql>" <parameter types>
+            start = detail.index('"') + 1 if message == "Query" else detail.index('" "') + 3
+            current = detail[start : detail.rindex('"')]
         elif direction == "B" and message == "ReadyForQuery":
             trips.append(current or "")
             current = None
