@@ -57,11 +57,16 @@ def parse_args(argv):
         "--port", type=int, default=int(os.environ.get("BENCH_PORT", "8710")), help="product port; naive +1"
     )
     parser.add_argument("--out", default="", help="JSON result file (default var/bench/bench-<time>.json)")
+    parser.add_argument("--import-orders", type=int, default=500, help="orders (2 rows each) per CSV import")
+    parser.add_argument("--webhook-events", type=int, default=200, help="order.created events per fan-out trial")
+    parser.add_argument("--inbound-events", type=int, default=200, help="inbound events per trial")
+    parser.add_argument("--celery-concurrency", type=int, default=2, help="Celery worker processes (default 2)")
     parser.add_argument("--probe-requests", type=int, default=20, help="requests per in-process probe (default 20)")
     parser.add_argument("--no-profile", action="store_true", help="skip the in-process cProfile of the create path")
     args = parser.parse_args(argv)
     if args.full:
         args.orders = FULL_ORDERS
+        args.import_orders = max(args.import_orders, 50_000)
     if args.trials < 1 or args.orders < 1 or args.duration <= 0:
         parser.error("--trials, --orders and --duration must be positive")
     return args
@@ -190,7 +195,9 @@ def main(argv=None):
     manage(env, "migrate", "--no-input")
     migrate_seconds = time.perf_counter() - t0
     loaded = data.load(args.database_url, args.orders, log=log)
-    key = manage(env, "create_api_client", "bench", "--scopes", "orders:read,orders:write,orders:all").split()[-1]
+    key = manage(
+        env, "create_api_client", "bench", "--scopes", "orders:read,orders:write,orders:all,webhooks:manage"
+    ).split()[-1]
     log(f"   migrate {migrate_seconds:.1f} s; API client 'bench' created")
 
     naive_env = {**env, "DJANGO_SETTINGS_MODULE": "bench.naive.settings"}
@@ -201,7 +208,7 @@ def main(argv=None):
         procs.append(web)
         naive = servers.gunicorn("naive", "bench.naive.wsgi", args.port + 1, naive_env, log_dir)
         procs.append(naive)
-        worker = servers.celery_worker(env, log_dir)
+        worker = servers.celery_worker(env, log_dir, concurrency=args.celery_concurrency)
         procs.append(worker)
         product_base, naive_base = f"http://127.0.0.1:{args.port}", f"http://127.0.0.1:{args.port + 1}"
         servers.wait_http(product_base + "/api/v1/service-levels/", web)
@@ -361,7 +368,7 @@ def main(argv=None):
         log("== Figures that depend on work in progress")
         context = optional.Context(
             args=args, env=env, wrk=wrk, product=product, baseline=baseline, log=log, log_dir=log_dir,
-            run_id=run_id, copy_rate=figures["copy"].summary(), manage=manage, http=http,
+            run_id=run_id, figures=figures, manage=manage, http=http,
         )  # fmt: skip
         later = optional.measure_all(context)
     finally:
