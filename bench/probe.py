@@ -260,6 +260,22 @@ def main(argv=None):
         trips.append(len(named))
     result["list_round_trips"] = statistics.median(trips)
     result["list_steps"] = dict(Counter(step for step, _ in named).most_common())
+    result["list_statements"] = [{"step": s, "sql": q} for s, q in named]
+    times = []
+    for _ in range(max(3, args.count // 4)):
+        started = time.perf_counter()
+        wsgi_request(app, "GET", list_path, b"", headers)
+        times.append((time.perf_counter() - started) * 1000)
+    result["list_ms_in_process"] = {"median": statistics.median(times), "min": min(times), "max": max(times)}
+    if args.profile_out:
+        profile = cProfile.Profile()
+        for _ in range(max(3, args.count // 4)):
+            profile.enable()
+            wsgi_request(app, "GET", list_path, b"", headers)
+            profile.disable()
+        text = io.StringIO()
+        pstats.Stats(profile, stream=text).sort_stats("cumulative").print_stats(50)
+        Path(args.profile_out + ".list.txt").write_text(text.getvalue())
 
     # Time per create, no profiler (wall clock, in-process: the floor under the HTTP figures).
     times = []
