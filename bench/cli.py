@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -174,8 +175,14 @@ def check_bulk(target, prefix, size):
             raise SystemExit(f"product bulk create refused orders: {bad[:3]}")
 
 
+def _stop_on_sigterm(signum, frame):
+    raise SystemExit(f"stopped by signal {signum}")
+
+
 def main(argv=None):
     args = parse_args(argv)
+    # A SIGTERM (a timeout, Ctrl-C from a parent) unwinds through `finally`, which stops the servers.
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     started = time.monotonic()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out_path = Path(args.out) if args.out else ROOT / "var" / "bench" / f"bench-{stamp}.json"
@@ -208,8 +215,9 @@ def main(argv=None):
         procs.append(web)
         naive = servers.gunicorn("naive", "bench.naive.wsgi", args.port + 1, naive_env, log_dir)
         procs.append(naive)
-        worker = servers.celery_worker(env, log_dir, concurrency=args.celery_concurrency)
-        procs.append(worker)
+        workers = [servers.celery_worker(env, log_dir, concurrency=args.celery_concurrency)]
+        procs.append(workers)
+        worker = workers[0]
         product_base, naive_base = f"http://127.0.0.1:{args.port}", f"http://127.0.0.1:{args.port + 1}"
         servers.wait_http(product_base + "/api/v1/service-levels/", web)
         servers.wait_http(naive_base + "/naive/orders/bulk/", naive)
@@ -369,11 +377,14 @@ def main(argv=None):
         context = optional.Context(
             args=args, env=env, wrk=wrk, product=product, baseline=baseline, log=log, log_dir=log_dir,
             run_id=run_id, figures=figures, manage=manage, http=http,
+            stop_worker=lambda: workers[-1].stop(),
+            start_worker=lambda: workers.append(servers.celery_worker(env, log_dir, args.celery_concurrency)),
         )  # fmt: skip
         later = optional.measure_all(context)
     finally:
         for proc in reversed(procs):
-            proc.stop()
+            for one in proc if isinstance(proc, list) else [proc]:
+                one.stop()
 
     ordered = [
         figures["create_rps"], figures["create_p50"], figures["create_p99"], figures["create_trips"],

@@ -19,6 +19,16 @@ def executable(name):
     return str(path) if path.exists() else name
 
 
+def _die_with_parent():
+    """In the child before exec: get SIGTERM when the bench dies, even by SIGKILL (Linux prctl)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class Process:
     """A child process in its own process group, so stopping it stops its children too."""
 
@@ -27,7 +37,13 @@ class Process:
         self.log_path = log_path
         self.log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
         self.popen = subprocess.Popen(  # noqa: S603 - argv built here from fixed parts
-            argv, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, safe before exec
         )
 
     @property
@@ -65,11 +81,17 @@ def gunicorn(name, wsgi, port, env, log_dir, workers=2):
 
 
 def celery_worker(env, log_dir, concurrency=2):
+    """A Celery worker; each one started logs to its own file (celery.log, celery-2.log, ...)."""
+    log_path = log_dir / "celery.log"
+    n = 1
+    while log_path.exists():
+        n += 1
+        log_path = log_dir / f"celery-{n}.log"
     argv = [
         executable("celery"), "-A", "stream_portal", "worker", "--concurrency", str(concurrency),
         "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
     ]  # fmt: skip
-    return Process("celery", argv, env, log_dir / "celery.log")
+    return Process("celery", argv, env, log_path)
 
 
 def wait_http(url, process, timeout=60):

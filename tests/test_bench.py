@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -140,41 +139,23 @@ def test_the_whole_bench_runs_with_tiny_sizes_and_reports_every_figure(tmp_path)
     bench_db = urlunsplit(database._replace(path=f"{database.path}_bench_smoke"))
     redis = urlsplit(os.environ["CACHE_URL"])
     out = tmp_path / "bench.json"
-    started = time.monotonic()
+    argv = [
+        sys.executable, "-m", "bench", "--orders", "200", "--trials", "1", "--duration", "1",
+        "--probe-requests", "3", "--no-profile", "--bulk-size", "10", "--import-orders", "5",
+        "--webhook-events", "5", "--inbound-events", "5", "--database-url", bench_db,
+        "--redis-url", f"redis://{redis.netloc}", "--port", str(free_port_pair()), "--out", str(out),
+    ]  # fmt: skip
 
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "--orders",
-            "200",
-            "--trials",
-            "1",
-            "--duration",
-            "1",
-            "--probe-requests",
-            "3",
-            "--no-profile",
-            "--bulk-size",
-            "10",
-            "--database-url",
-            bench_db,
-            "--redis-url",
-            f"redis://{redis.netloc}",
-            "--port",
-            str(free_port_pair()),
-            "--out",
-            str(out),
-        ],  # fmt: skip
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    # A guard against a hang, not a timing assertion: SIGTERM lets the bench stop its servers.
+    bench = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        output, _ = bench.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        bench.terminate()
+        output, _ = bench.communicate(timeout=30)
+        pytest.fail(f"the bench did not finish within 300 s:\n{output[-3000:]}")
 
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert time.monotonic() - started < 90
+    assert bench.returncode == 0, output[-5000:]
     document = json.loads(out.read_text())
     figures = {f["name"]: f for f in document["figures"]}
     for name in ("single create", "bulk create (10/request)", "API list, cursor, 50 rows, 200 orders"):
@@ -188,4 +169,10 @@ def test_the_whole_bench_runs_with_tiny_sizes_and_reports_every_figure(tmp_path)
     steps = document["meta"]["probe"]["product"]["create_steps"]
     assert steps["connection health check (SELECT 1)"] == 1
     assert sum(steps.values()) == figures["round trips per create"]["samples"][0]
-    assert "single create" in run.stdout and "raw COPY of the same rows" in run.stdout
+    # The figures of features being built: measured when the feature answers, never a failed measurement.
+    for name in ("CSV import, Stream layout", "dashboard list, status + sort", "webhook fan-out",
+                 "inbound events applied"):  # fmt: skip
+        figure = figures[name]
+        assert figure["available"] or figure["note"] == "feature not built yet", figure
+        assert not figure["available"] or all(s > 0 for s in figure["samples"]), figure
+    assert "single create" in output and "raw COPY of the same rows" in output
