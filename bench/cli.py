@@ -5,6 +5,7 @@ the noise of a shared machine falls on both alike.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -30,8 +31,12 @@ FULL_ORDERS = 1_000_000
 DEFAULT_ORDERS = 20_000
 
 
+_STARTED = time.monotonic()
+
+
 def log(message):
-    print(message, flush=True)
+    """A progress line, with the seconds since the bench started."""
+    print(f"[{time.monotonic() - _STARTED:5.0f}s] {message}" if message else "", flush=True)
 
 
 def parse_args(argv):
@@ -78,14 +83,53 @@ def with_db(url, name):
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-def recreate_database(url):
+def recreate_database(url, template=None):
     name = urlsplit(url).path.lstrip("/")
     if "bench" not in name:
         raise SystemExit(f"refusing to drop database {name!r}: the bench rebuilds its database, so its name "
                          "must contain 'bench'")  # fmt: skip
     with psycopg.connect(with_db(url, "postgres"), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        if template:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
+            )
+        else:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def migrations_stamp():
+    """A digest of every migration file: a template database migrated at this stamp can be copied."""
+    digest = hashlib.sha256()
+    for path in sorted(ROOT.glob("*/migrations/*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:32]
+
+
+def create_migrated_database(url, env):
+    """Rebuild the bench database, copying a migrated template (`<name>_template`) when the migrations
+    have not changed since it was made; otherwise migrate the template first. Says which it did."""
+    name = urlsplit(url).path.lstrip("/")
+    template = f"{name}_template"
+    stamp = migrations_stamp()
+    with psycopg.connect(with_db(url, "postgres"), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", [template]
+        ).fetchone()
+        fresh = row is not None and row[0] == f"bench migrations {stamp}"
+    how = f"copied from {template} (migrations unchanged)"
+    if not fresh:
+        recreate_database(with_db(url, template))
+        manage({**env, "DATABASE_URL": with_db(url, template)}, "migrate", "--no-input")
+        with psycopg.connect(with_db(url, "postgres"), autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                    sql.Identifier(template), sql.Literal(f"bench migrations {stamp}")
+                )
+            )
+        how = f"migrated into {template}, then copied"
+    recreate_database(url, template=template)
+    return how
 
 
 def product_env(args, log_dir):
@@ -198,14 +242,14 @@ def main(argv=None):
 
     log(f"== Data: rebuilding {urlsplit(args.database_url).path.lstrip('/')} (migrate, then COPY)")
     t0 = time.perf_counter()
-    recreate_database(args.database_url)
-    manage(env, "migrate", "--no-input")
+    migrated_from = create_migrated_database(args.database_url, env)
     migrate_seconds = time.perf_counter() - t0
+    log(f"   schema: {migrated_from}")
     loaded = data.load(args.database_url, args.orders, log=log)
     key = manage(
         env, "create_api_client", "bench", "--scopes", "orders:read,orders:write,orders:all,webhooks:manage"
     ).split()[-1]
-    log(f"   migrate {migrate_seconds:.1f} s; API client 'bench' created")
+    log(f"   schema ready in {migrate_seconds:.1f} s; API client 'bench' created")
 
     naive_env = {**env, "DJANGO_SETTINGS_MODULE": "bench.naive.settings"}
     procs = []
@@ -413,7 +457,7 @@ def main(argv=None):
     write_json(out_path, ordered, meta)
     Path(out_path.with_suffix(".md")).write_text(markdown_table(ordered) + "\n")
     log("")
-    log(text_table(ordered))
+    print(text_table(ordered), flush=True)
     log("")
     log(f"Round trips per create, by step (product): {json.dumps(probes['product']['create_steps'])}")
     if probes["product"].get("profile_ms_per_create"):
