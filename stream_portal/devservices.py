@@ -302,6 +302,11 @@ def unfixable(facts):
     pg = facts.postgres
     if pg and pg.state != "ok" and (not pg.local or pg.state == "error"):
         out.append(f"PostgreSQL at {pg.where} is not answering as the tests need ({pg.error}); fix it there.")
+    elif pg and pg.state == "login" and not pg.versions:
+        out.append(
+            f"PostgreSQL at {pg.where} refuses user postgres without a password, and it is no Debian cluster of "
+            "this machine that could be told otherwise: allow that login there, or put the password in DATABASE_URL."
+        )
     elif pg and pg.state == "down" and pg.cluster_port not in (None, pg.port):
         out.append(
             f"PostgreSQL {pg.newest}'s cluster listens on port {pg.cluster_port}, not {pg.port} as DATABASE_URL says: "
@@ -432,6 +437,8 @@ def prepare(env, *, need_browser=True, chromium=None, out=sys.stdout, err=sys.st
     print("Setting up what the tests need:", file=out)
     for p in facts.problems():
         print(f"  - {p}", file=out)
+    if facts.postgres and facts.postgres.state == "login":
+        facts.postgres.hba_file = find_hba_file(facts.postgres, prefix or []) or facts.postgres.hba_file
     for _ in range(3):  # install, then start, then allow the login: each round looks again
         steps = plan(facts)
         if not steps:

@@ -35,6 +35,19 @@ def envbool(name, default):
     raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
 
 
+def envint(name, default, minimum=0):
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}")
+    if number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}")
+    return number
+
+
 def envlist(name, default):
     value = os.environ.get(name)
     if value is None:
@@ -287,6 +300,7 @@ CELERY_BEAT_SCHEDULE = {
     # Orders waiting only for a future on-hand date become ready when that date arrives.
     "release-due-orders": {"task": "stream_portal.tasks.release_due_orders", "schedule": crontab(minute="*/15")},
     "purge-idempotency-keys": {"task": "stream_portal.tasks.purge_idempotency_keys", "schedule": crontab(minute=7)},
+    "purge-inbound-events": {"task": "stream_portal.tasks.purge_inbound_events", "schedule": crontab(minute=37)},
 }
 
 # Webhooks (delivered by the webhooks app).
@@ -297,12 +311,22 @@ WEBHOOK_RETRY_SCHEDULE = envretries("WEBHOOK_RETRY_SCHEDULE", [5, 300, 1800, 720
 # Standard Webhooks timeouts: 3 s to connect, 15 s for the whole request.
 WEBHOOK_CONNECT_TIMEOUT_SECONDS = 3
 WEBHOOK_TIMEOUT_SECONDS = 15
+# Certificates of https receivers are checked against the system's trusted CAs, or this PEM file if set.
+WEBHOOK_CA_BUNDLE = None
 # A retry due within this many seconds also gets a Celery countdown; longer waits are left to the sweeper.
 WEBHOOK_COUNTDOWN_MAX_SECONDS = 30
 # The sweeper fans out events the after-commit signal missed and queues deliveries that have fallen due.
 WEBHOOK_SWEEP_SECONDS = 15
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Publishing fails at once while the broker is down instead of stalling the request for seconds:
+    # the outbox row is already committed, and the sweeper queues its delivery once the broker is back.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 0, "socket_connect_timeout": 2}
 CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {"task": "webhooks.tasks.sweep", "schedule": float(WEBHOOK_SWEEP_SECONDS)}
 # --- end outbound webhook delivery ---
+
+# Inbound status events (webhooks/inbound.py): a completion further than this from the address's
+# known position is flagged for the office.
+POD_DISTANCE_WARNING_M = envint("POD_DISTANCE_WARNING_M", 500)
 
 # Idempotency keys are honoured for 24 hours; a first request still "in flight" after this many
 # seconds is taken to have died, so its key can be used again.

@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
-from orders.views import accounts
+from orders.views import accounts, tracking
+from webhooks import views as webhook_views
 
 # GET /healthz is answered by stream_portal.health.HealthCheckMiddleware, ahead of host checks and sessions.
 urlpatterns = [
@@ -18,4 +19,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("track/<str:token>/", tracking.tracking_page, name="tracking"),
+    path("webhooks/inbound/<str:source>/", webhook_views.inbound_event, name="inbound-event"),
 ]

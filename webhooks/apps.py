@@ -11,3 +11,5 @@ class WebhooksConfig(AppConfig):
         from .receivers import on_event_recorded
 
         event_recorded.connect(on_event_recorded, dispatch_uid="webhooks.outbound")
+
+        from . import admin_inbound  # noqa: F401  registers the inbound models with the admin

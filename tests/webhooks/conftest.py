@@ -2,6 +2,7 @@
 
 import json
 import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,6 +13,8 @@ from django.utils import timezone
 from tests.conftest import make_client
 from webhooks import delivery
 from webhooks.models import Delivery, Subscription
+
+from .inbound_helpers import Sender, make_source
 
 PORTS = range(8300, 8400)
 
@@ -30,10 +33,12 @@ def free_port(ports=PORTS):
 class Receiver:
     """Records every request; answers from a queue of planned answers, then with `default`.
 
-    An answer is (status, headers, body), or "hang" to hold the request until `release()`.
+    An answer is (status, headers, body), "hang" to hold the request until `release()`, or "trickle"
+    to send a 200 whose body comes a byte every 0.2 s until `release()`.
     """
 
-    def __init__(self):
+    def __init__(self, tls=None):
+        self.tls = tls
         self.requests = []
         self.answers = []
         self.default = (200, {}, b"thanks")
@@ -43,6 +48,7 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out at once, as from a real server
 
             def log_message(self, *args):
                 pass
@@ -60,6 +66,17 @@ class Receiver:
                     receiver.released.wait(60)
                     self.close_connection = True
                     return
+                if answer == "trickle":  # a 200 whose body comes a byte at a time, forever
+                    self.send_response(200)
+                    self.send_header("Content-Length", "100000")
+                    self.end_headers()
+                    try:
+                        while not receiver.released.wait(0.2):
+                            self.wfile.write(b"x")
+                    except OSError:
+                        pass
+                    self.close_connection = True
+                    return
                 status, headers, payload = answer
                 self.send_response(status)
                 for name, value in headers.items():
@@ -71,6 +88,10 @@ class Receiver:
         self.port = free_port()
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -134,3 +155,9 @@ def send_now(delivery_obj):
     delivery.attempt(delivery_obj.pk)
     delivery_obj.refresh_from_db()
     return delivery_obj
+
+
+@pytest.fixture
+def planner(db):
+    """The route planner: an inbound source that signs and posts status events."""
+    return Sender(*make_source())

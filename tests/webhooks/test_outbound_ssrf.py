@@ -1,11 +1,13 @@
 """The SSRF guard: when a URL is saved (API, admin) and again when it is sent."""
 
+import subprocess
+
 import pytest
 from django.utils import timezone
 
 from orders.models import OutboxEvent
 from tests.conftest import ApiCaller
-from tests.webhooks.conftest import subscribe
+from tests.webhooks.conftest import Receiver, send_now, subscribe
 from webhooks import delivery, ssrf
 from webhooks.models import Delivery, Subscription
 
@@ -157,3 +159,47 @@ def test_the_sender_connects_to_the_checked_address_and_names_the_host(
     assert request["headers"]["host"] == f"hooks.example.test:{receiver.port}"
     assert request["path"] == "/hook?tenant=7"
     assert Delivery.objects.get(pk=delivery_id).state == "succeeded"
+
+
+def self_signed(tmp_path, name):
+    """A certificate for `name` (its own CA), made with the openssl command line."""
+    cert, key = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", key, "-out", cert, "-days", "1", "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return str(cert), str(key)
+
+
+@pytest.fixture
+def tls_receiver(tmp_path):
+    cert, key = self_signed(tmp_path, "hooks.example.test")
+    receiver = Receiver(tls=(cert, key))
+    yield receiver, cert
+    receiver.close()
+
+
+def test_https_goes_to_the_checked_address_and_checks_the_certificate_against_the_url_host(
+    settings, dns, hooks_client, tls_receiver, make_order
+):
+    receiver, cert = tls_receiver
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    dns["hooks.example.test"] = dns["other.example.test"] = ["127.0.0.1"]
+    right = subscribe(hooks_client[0], f"https://hooks.example.test:{receiver.port}/hook")
+    wrong_name = subscribe(hooks_client[0], f"https://other.example.test:{receiver.port}/hook")
+    make_order("SO-TLS")
+    ids = delivery.fan_out(OutboxEvent.objects.values_list("id", flat=True))
+
+    settings.WEBHOOK_CA_BUNDLE = None  # the system's CAs do not know our certificate
+    untrusted = send_now(Delivery.objects.get(pk__in=ids, subscription=right))
+    settings.WEBHOOK_CA_BUNDLE = cert
+    trusted = send_now(untrusted)
+    mismatched = send_now(Delivery.objects.get(pk__in=ids, subscription=wrong_name))
+
+    assert "CERTIFICATE_VERIFY_FAILED" in untrusted.attempts.first().error
+    assert trusted.state == "succeeded"
+    assert "hooks.example.test" in mismatched.attempts.get().error and mismatched.state == "pending"
+    [request] = receiver.requests
+    assert request["headers"]["host"] == f"hooks.example.test:{receiver.port}"
