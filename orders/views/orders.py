@@ -11,12 +11,12 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Count, Max
-from django.http import Http404, HttpResponseBadRequest, HttpResponseNotModified
+from django.http import Http404, HttpResponseBadRequest, HttpResponseNotModified, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseLocation
+from django_htmx.http import HttpResponseLocation, push_url
 
 from .. import services, trunking
 from ..api.serializers import GroupUpdateSerializer, OrderSerializer, OrderUpdateSerializer
@@ -67,6 +67,19 @@ def status_counts(latest):
 def _latest_change():
     latest = Order.objects.aggregate(latest=Max("updated_at"))["latest"]
     return latest.isoformat() if latest else "-"
+
+
+DEFAULTS = {"sort": DEFAULT_SORT, "per_page": str(DEFAULT_PAGE_SIZE), "page": "1"}
+
+
+def _clean_query(params):
+    """The query parameters that say something: no empty fields, no defaults."""
+    query = QueryDict(mutable=True)
+    for key, values in params.lists():
+        kept = [v for v in values if v and DEFAULTS.get(key) != v]
+        if kept:
+            query.setlist(key, kept)
+    return query
 
 
 # Table columns: (label, the ?sort= key it sorts by, or None).
@@ -126,7 +139,9 @@ def order_list(request):
         orders = orders[:page_size]
     counts = status_counts(latest)
     current_sort = (filterset.form.cleaned_data.get("sort") if valid and request.GET else None) or DEFAULT_SORT
+    query = _clean_query(request.GET)
     context = {
+        "query": query,
         "columns": _columns(current_sort),
         "section": "orders",
         "filter": filterset,
@@ -148,6 +163,9 @@ def order_list(request):
     if request.htmx and not request.htmx.history_restore_request:
         template += "#results"
     response = render(request, template, context, status=200 if valid else 400)
+    if request.htmx and not request.htmx.history_restore_request and request.headers.get("If-None-Match") is None:
+        # The address bar gets the filters that are set, not every empty field of the form.
+        push_url(response, f"{request.path}?{query.urlencode()}" if query else request.path)
     response["ETag"] = etag
     patch_vary_headers(response, ["HX-Request"])
     # Always asked again: the poller sends If-None-Match itself and gets 304 when nothing changed.
