@@ -583,7 +583,7 @@ class _Run:
     def save(self, **extra):
         self.job.processed_rows = self.processed
         self.job.created = self.created
-        self.job.errors = sorted(self.errors, key=lambda e: (e["row"] or 0, COLUMN_ORDER.get(e["column"], -1)))
+        self.job.errors = sorted(self.errors, key=_error_order)
         self.job.error_count = self.error_count
         self.job.heartbeat_at = timezone.now()
         fields = ["processed_rows", "created", "errors", "error_count", "heartbeat_at"]
@@ -597,6 +597,11 @@ class _Run:
 
 
 COLUMN_ORDER = {c: i for i, c in enumerate(COLUMNS)}
+
+
+def _error_order(error):
+    """By file line, then column in layout order; errors of no line (the summary) last."""
+    return (error["row"] is None, error["row"] or 0, COLUMN_ORDER.get(error["column"], -1))
 
 
 def claim(job_id):
