@@ -23,6 +23,14 @@ def purge_idempotency_keys():
 
 
 @shared_task
+def purge_inbound_events():
+    """Forget inbound webhook events (and so their ids) once they are past their retention."""
+    from webhooks.inbound import purge_expired
+
+    return purge_expired()
+
+
+@shared_task
 def run_import_job(job_id):
     """Read an uploaded order file (orders.imports.run_job). Late acknowledgement (settings) means a
     worker that dies mid-import leaves the message queued; the job then resumes where it stopped."""

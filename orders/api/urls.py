@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import imports, views
+from . import imports, routes, views
 
 router = SimpleRouter()
 router.register("stock-locations", views.StockLocationViewSet, basename="stock-location")
@@ -24,5 +24,6 @@ urlpatterns = [
     path("stock-movements/", views.MovementListView.as_view(), name="movement-list"),
     path("stock-movements/<str:reference>/dispatch/", views.MovementDispatchView.as_view(), name="movement-dispatch"),
     path("stock-movements/<str:reference>/receive/", views.MovementReceiveView.as_view(), name="movement-receive"),
+    path("routes/", routes.RouteListView.as_view(), name="route-list"),
     *router.urls,
 ]
