@@ -15,11 +15,6 @@ from .importing import SAMPLE, csv_file, row, upload
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def office_user(django_user_model):
-    return django_user_model.objects.create_user("olive", password="pw")
-
-
 def run(data, actor=None):
     job = imports.start_import(upload(data), actor=actor or Actor.system())
     imports.run_job(job.pk)
