@@ -64,7 +64,6 @@ def import_job(request, job_id):
         "percent": int(job.processed_rows * 100 / job.total_rows) if job.total_rows else 0,
         "created_shown": job.created[:CREATED_SHOWN],
         "created_more": max(len(job.created) - CREATED_SHOWN, 0),
-        "jobs": _recent_jobs(),
         "max_mb": settings.IMPORT_MAX_BYTES // (1024 * 1024),
     }
     template = "orders/imports.html"

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from datetime import date
 
 import pytest
@@ -54,7 +55,7 @@ def test_uploading_a_file_starts_a_job_and_its_page_polls_until_done(office, off
 
     page = office.get(f"/imports/{job.pk}/").content.decode()
     assert f'hx-get="/imports/{job.pk}/" hx-trigger="every 1s" hx-swap="outerHTML"' in page
-    assert '<progress id="import-bar" max="2" value="0">0%</progress>' in page
+    assert '<progress id="import-bar" class="import-bar" max="2" value="0">0%</progress>' in page
     assert "0 of 2 rows (0%)" in page
 
     imports.run_job(job.pk)
@@ -65,7 +66,7 @@ def test_uploading_a_file_starts_a_job_and_its_page_polls_until_done(office, off
     assert response["Vary"] == "HX-Request, Cookie"
     assert fragment.lstrip().startswith('<section id="import-progress"')
     assert "<h1>" not in fragment and "hx-get" not in fragment  # done: the polling stops
-    assert '<progress id="import-bar" max="2" value="2">100%</progress>' in fragment
+    assert '<progress id="import-bar" class="import-bar" max="2" value="2">100%</progress>' in fragment
     assert "1 order created." in fragment and "1 problem found" in fragment
     assert '<a href="/orders/IMP-1/">IMP-1</a>' in fragment
     assert (
@@ -204,3 +205,18 @@ def test_the_order_list_links_to_the_export_with_its_filters(office, make_order)
     html = office.get("/orders/", {"status": "ready", "page": "2"}).content.decode()
 
     assert f'<a href="{reverse("orders:order_export")}?status=ready" download>Export these orders as CSV</a>' in html
+
+
+def test_recent_imports_are_listed_with_constant_queries(office, office_user, alice, depots, django_assert_num_queries):
+    from orders.domain import Actor
+
+    imports.start_import(upload(csv_file([row()]), "by-olive.csv"), actor=Actor.for_user(office_user))
+    for n in range(3):
+        imports.start_import(upload(csv_file([row()]), f"api-{n}.csv"), actor=Actor.for_client(alice[0]))
+
+    with django_assert_num_queries(3):
+        html = office.get("/imports/").content.decode()
+
+    assert len(re.findall(r'<a href="/imports/\d+/">#\d+</a>', html)) == 4
+    assert "<td>by-olive.csv</td>\n          <td>olive</td>" in html
+    assert "<td>API: alice-erp</td>" in html
