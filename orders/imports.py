@@ -112,7 +112,7 @@ class ImportFileError(Exception):
 
 
 class CellError(ValueError):
-    pass
+    """A cell that cannot be read as its column's kind of value; the message says why, in words."""
 
 
 # --- Checking and storing an upload -------------------------------------------------------------
