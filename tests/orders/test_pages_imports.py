@@ -220,3 +220,15 @@ def test_recent_imports_are_listed_with_constant_queries(office, office_user, al
     assert len(re.findall(r'<a href="/imports/\d+/">#\d+</a>', html)) == 4
     assert "<td>by-olive.csv</td>\n          <td>olive</td>" in html
     assert "<td>API: alice-erp</td>" in html
+
+
+def test_an_upload_over_the_limit_is_refused_before_it_is_read(office, depots, settings):
+    settings.IMPORT_MAX_BYTES = 1024 * 1024
+
+    response = office.post("/imports/", {"file": upload(csv_file([row(f"IMP-{i}") for i in range(10000)]))})
+
+    assert response.status_code == 413
+    assert response.content.decode() == (
+        "The file is larger than the 1 MB limit; split it in two and go back to upload it."
+    )
+    assert ImportJob.objects.count() == 0
