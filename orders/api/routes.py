@@ -100,7 +100,13 @@ class PickListRenderer(renderers.BaseRenderer):
 
 def _stop_key(group):
     plan = group.plan
-    return (plan.get("eta_from") or "99:99", plan.get("eta_to") or "99:99", group.order.order_no, group.sequence)
+    # str(): a plan edited by hand in the admin may hold numbers; sorting must not fail on them.
+    return (
+        str(plan.get("eta_from") or "99:99"),
+        str(plan.get("eta_to") or "99:99"),
+        group.order.order_no,
+        group.sequence,
+    )
 
 
 def routes_for(client, day):

@@ -242,3 +242,14 @@ def test_options_answers_json_even_when_csv_is_asked_for(alice_api):
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
     assert response.json()["name"] == "Route List"
+
+
+def test_a_hand_edited_plan_with_odd_values_still_lists(make_order, ops_api):
+    plan(make_order("SO-1"), eta=("10:00", "11:00"))
+    odd = make_order("SO-2")
+    services.plan_order(odd, actor=PLANNER, plan={"planned_date": DAY, "route_ref": "R-01", "eta_from": 9})
+    stops = ops_api.get("/api/v1/routes/", {"date": DAY}).json()["results"][0]["stops"]
+    assert [(s["order_no"], s["eta_from"], s["eta_to"]) for s in stops] == [
+        ("SO-1", "10:00", "11:00"),
+        ("SO-2", 9, None),
+    ]

@@ -127,7 +127,8 @@ def test_one_matching_signature_among_several_is_enough(order, planner):
     assert response.json()["result"] == "applied"
 
 
-UNKNOWN_SOURCE = "Unknown inbound source, or the signature does not match."
+# The same answer as a bad signature, so a caller cannot tell which source names exist.
+UNKNOWN_SOURCE = "No webhook-signature matches the body."
 
 
 def test_an_unknown_source_is_401(order, planner, client):
