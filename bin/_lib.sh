@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Helpers shared by bin/run, bin/test and .ci/run. Source it, don't run it:
+# Helpers shared by bin/run and bin/test. Source it, don't run it:
 #
 #     . "$(dirname "${BASH_SOURCE[0]}")/_lib.sh"
 #
@@ -8,7 +8,7 @@
 # `set -euo pipefail` themselves.
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
-    echo "bin/_lib.sh holds helpers for bin/run, bin/test and .ci/run; it is sourced, not run." >&2
+    echo "bin/_lib.sh holds helpers for bin/run and bin/test; it is sourced, not run." >&2
     exit 1
 fi
 
@@ -72,6 +72,64 @@ find_python() {
 
     echo "$PYTHON_MISSING_MESSAGE" >&2
     exit 1
+}
+
+# as_root CMD...: run a command as root: directly when this is root, through sudo otherwise (without
+# a password prompt when sudo allows that, or with one when someone is at the terminal). When
+# neither works, print the command to run as root and exit 1.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1 && { sudo -n true 2>/dev/null || [ -t 0 ]; }; then
+        sudo "$@"
+    else
+        {
+            echo "This step needs root, and this is not root and cannot use sudo. Run as root, then run this again:"
+            printf '   '
+            printf ' %q' "$@"
+            printf '\n'
+        } >&2
+        exit 1
+    fi
+}
+
+# prepare_python: make sure a Python >= 3.12 with its venv module is installed. On Debian or Ubuntu
+# the missing package (python3.X-venv, or python3 itself when the distribution's is new enough) is
+# installed with apt, as root; elsewhere it says what to install and exits 1.
+prepare_python() {
+    if [ -x "$VENV_DIR/bin/python" ] && _python_is_new_enough "$VENV_DIR/bin/python"; then
+        return 0
+    fi
+    local py candidate
+    local -a packages=()
+    if py="$(find_python 2>/dev/null)"; then
+        "$py" -c 'import ensurepip, venv' >/dev/null 2>&1 && return 0
+        case "$py" in
+            /usr/bin/*) packages=("python$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-venv") ;;
+            *)
+                echo "$py has no venv/ensurepip module, so no virtualenv can be made with it; reinstall it with them." >&2
+                exit 1
+                ;;
+        esac
+    else
+        if ! command -v apt-get >/dev/null 2>&1; then
+            echo "$PYTHON_MISSING_MESSAGE" >&2
+            exit 1
+        fi
+        echo ">> No Python >= 3.12 found; looking at the distribution's python3"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q -o Dpkg::Use-Pty=0
+        candidate="$(apt-cache policy python3 | awk '/Candidate:/ {print $2}')"
+        if [ -n "$candidate" ] && [ "$candidate" != "(none)" ] && dpkg --compare-versions "$candidate" ge 3.12; then
+            packages=(python3 python3-venv)
+        else
+            echo "The distribution's python3 is ${candidate:-unavailable}, older than 3.12." >&2
+            echo "$PYTHON_MISSING_MESSAGE" >&2
+            exit 1
+        fi
+    fi
+    echo ">> Installing ${packages[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o Dpkg::Use-Pty=0 \
+        "${packages[@]}"
 }
 
 # sha256 of a file, computed with the given Python (no coreutils assumptions).

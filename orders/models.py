@@ -590,3 +590,33 @@ class IdempotencyKey(models.Model):
 
     def __str__(self):
         return f"{self.client_id}:{self.key}"
+
+
+class NoteChange(models.Model):
+    """Who changed an order's driver notes or location instructions, when, and to what.
+
+    The office edits these inline many times a day; each change is kept so nothing is overwritten
+    silently and the page can say who wrote the current text.
+    """
+
+    class Field(models.TextChoices):
+        DRIVER_NOTES = "driver_notes", "Driver notes"
+        LOCATION_INSTRUCTIONS = "location_instructions", "Location instructions"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="note_changes")
+    field = models.CharField(max_length=30, choices=Field.choices)
+    previous_value = models.TextField(blank=True)
+    value = models.TextField(blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+    actor_kind = models.CharField(max_length=20, choices=StatusChange.ActorKind.choices)
+    actor_label = models.CharField(max_length=150)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [
+            # Order page: the latest change of each note.
+            models.Index(fields=["order", "field", "at"], name="notechange_order_field_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.order_id} {self.field} by {self.actor_label}"

@@ -748,3 +748,40 @@ def release_due_orders(*, on=None):
             if order.status != S.AWAITING_STOCK:
                 released.append(order_no)
     return released
+
+
+# --- Office notes (dashboard) -------------------------------------------------------------------
+
+NOTE_FIELDS = ("driver_notes", "location_instructions")
+
+
+@transaction.atomic
+def update_notes(order, *, actor, field, value, expected_value=None):
+    """Change an order's driver notes or location instructions and keep who did it and when.
+
+    `expected_value` is the text the editor started from: when someone else has changed the note
+    since, the change is refused (the office sees the newer text) rather than overwriting it.
+    """
+    from .models import NoteChange
+
+    if field not in NOTE_FIELDS:
+        raise InputError(("field",), f"{field} is not a note that can be edited here.")
+    current = _lock(order)
+    previous = getattr(current, field)
+    if expected_value is not None and expected_value != previous:
+        raise OrderError(
+            "Someone else changed this note while you were editing it; their text is shown now.",
+            code="note_changed",
+        )
+    if value == previous:
+        return current
+    current = update_order(current, actor=actor, fields={field: value})
+    NoteChange.objects.create(
+        order=current,
+        field=field,
+        previous_value=previous,
+        value=value,
+        actor_kind=actor.kind,
+        actor_label=actor.label[:150],
+    )
+    return current

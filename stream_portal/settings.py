@@ -1,4 +1,4 @@
-"""Stream Portal settings: one file, driven by the environment variables of SPEC §10.
+"""Stream Portal settings: one file, driven by the environment variables listed in docs/operations.md.
 
 Every variable is read through a small helper that refuses bad values at start-up, so a
 typo in production fails loudly instead of running with a surprising default.
@@ -33,6 +33,19 @@ def envbool(name, default):
     if lowered in ("0", "false", "no", "off"):
         return False
     raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
+
+
+def envint(name, default, minimum=0):
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}")
+    if number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}")
+    return number
 
 
 def envlist(name, default):
@@ -70,7 +83,12 @@ def envcache(name, default):
     if url.startswith("locmem://"):
         return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "stream-portal"}
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+        return {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            # A Redis that is down fails a request (and /healthz) in seconds, not the OS's minutes.
+            "OPTIONS": {"socket_connect_timeout": 5, "socket_timeout": 5},
+        }
     raise ImproperlyConfigured(f"{name} must be locmem:// or redis://..., not {url!r}")
 
 
@@ -111,6 +129,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: /healthz answers load balancers before host checks, HTTPS redirects and sessions.
+    "stream_portal.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "stream_portal.middleware.BodySizeLimitMiddleware",
@@ -154,10 +174,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite is the one-machine demo database: wait for the worker's writes instead of failing.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
-else:
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # An unreachable server fails in seconds (requests, /healthz) unless the URL asks otherwise.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
     # No statement may outlast a web worker (gunicorn's timeout is 30 s): PostgreSQL cancels it after
     # 20 s and the request answers 503 instead of the worker being killed mid-request (docs/security.md).
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c statement_timeout=20000"
+    DATABASES["default"]["OPTIONS"]["options"] = "-c statement_timeout=20000"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -281,11 +303,33 @@ CELERY_BEAT_SCHEDULE = {
     # Orders waiting only for a future on-hand date become ready when that date arrives.
     "release-due-orders": {"task": "stream_portal.tasks.release_due_orders", "schedule": crontab(minute="*/15")},
     "purge-idempotency-keys": {"task": "stream_portal.tasks.purge_idempotency_keys", "schedule": crontab(minute=7)},
+    "purge-inbound-events": {"task": "stream_portal.tasks.purge_inbound_events", "schedule": crontab(minute=37)},
 }
 
 # Webhooks (delivered by the webhooks app).
 WEBHOOK_ALLOW_PRIVATE_URLS = envbool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
 WEBHOOK_RETRY_SCHEDULE = envretries("WEBHOOK_RETRY_SCHEDULE", [5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400])
+
+# --- Outbound webhook delivery (webhooks/delivery.py, webhooks/tasks.py) ---
+# Standard Webhooks timeouts: 3 s to connect, 15 s for the whole request.
+WEBHOOK_CONNECT_TIMEOUT_SECONDS = 3
+WEBHOOK_TIMEOUT_SECONDS = 15
+# Certificates of https receivers are checked against the system's trusted CAs, or this PEM file if set.
+WEBHOOK_CA_BUNDLE = None
+# A retry due within this many seconds also gets a Celery countdown; longer waits are left to the sweeper.
+WEBHOOK_COUNTDOWN_MAX_SECONDS = 30
+# The sweeper fans out events the after-commit signal missed and queues deliveries that have fallen due.
+WEBHOOK_SWEEP_SECONDS = 15
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Publishing fails at once while the broker is down instead of stalling the request for seconds:
+    # the outbox row is already committed, and the sweeper queues its delivery once the broker is back.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 0, "socket_connect_timeout": 2}
+CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {"task": "webhooks.tasks.sweep", "schedule": float(WEBHOOK_SWEEP_SECONDS)}
+# --- end outbound webhook delivery ---
+
+# Inbound status events (webhooks/inbound.py): a completion further than this from the address's
+# known position is flagged for the office.
+POD_DISTANCE_WARNING_M = envint("POD_DISTANCE_WARNING_M", 500)
 
 # Idempotency keys are honoured for 24 hours; a first request still "in flight" after this many
 # seconds is taken to have died, so its key can be used again.

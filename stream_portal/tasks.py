@@ -20,3 +20,11 @@ def purge_idempotency_keys():
     from orders.api.idempotency import purge_expired
 
     return purge_expired()
+
+
+@shared_task
+def purge_inbound_events():
+    """Forget inbound webhook events (and so their ids) once they are past their retention."""
+    from webhooks.inbound import purge_expired
+
+    return purge_expired()

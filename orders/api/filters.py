@@ -37,22 +37,41 @@ class FilterSet(serializers.Serializer):
 
     @classmethod
     def apply(cls, request, queryset):
-        serializer = cls(data=request.query_params)
-        serializer.is_valid(raise_exception=True)
-        return serializer.filter(queryset, serializer.validated_data)
+        return cls().filter(queryset, validated_filters(request, cls))
 
     @classmethod
     def parameters(cls):
-        """The OpenAPI parameters: each filter, then the cursor and page size."""
-        params = []
-        for name, field in cls().fields.items():
-            kind = {
-                serializers.DateField: OpenApiTypes.DATE,
-                serializers.DateTimeField: OpenApiTypes.DATETIME,
-            }.get(type(field), OpenApiTypes.STR)
-            enum = list(field.choices) if isinstance(field, serializers.ChoiceField) else None
-            params.append(OpenApiParameter(name, kind, description=field.help_text or "", enum=enum))
-        return params
+        """The OpenAPI parameters of the filters (the paginator adds `cursor` and `page_size`)."""
+        return field_parameters(cls)
+
+
+def field_parameters(serializer_class):
+    """One OpenAPI query parameter per field of a filter serializer."""
+    params = []
+    for name, field in serializer_class().fields.items():
+        kind = {
+            serializers.DateField: OpenApiTypes.DATE,
+            serializers.DateTimeField: OpenApiTypes.DATETIME,
+        }.get(type(field), OpenApiTypes.STR)
+        enum = list(field.choices) if isinstance(field, serializers.ChoiceField) else None
+        params.append(OpenApiParameter(name, kind, description=field.help_text or "", enum=enum))
+    return params
+
+
+def filter_parameters(serializer_class):
+    """The parameters of a list that pages by hand (an APIView): its filters, the cursor and the page size."""
+    return [
+        *field_parameters(serializer_class),
+        OpenApiParameter("cursor", OpenApiTypes.STR, description="From `next` or `previous` of the last page."),
+        OpenApiParameter("page_size", OpenApiTypes.INT, description="1–200, default 50."),
+    ]
+
+
+def validated_filters(request, serializer_class):
+    """The query parameters checked by a filter serializer; bad values answer 400."""
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
 
 
 class OrderFilter(FilterSet):

@@ -33,7 +33,7 @@ ERROR_TEXT = {
 
 
 class AutoSchema(BaseAutoSchema):
-    """Adds the standard error responses; viewsets list extra codes per action in `extra_error_codes`."""
+    """Adds the standard error responses; views list extra codes in `extra_error_codes`, by action or method."""
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
@@ -45,7 +45,8 @@ class AutoSchema(BaseAutoSchema):
             codes.append("404")
         if self.method in ("POST", "PUT", "PATCH"):
             codes += ["413", "415"]
-        codes += [str(c) for c in getattr(view, "extra_error_codes", {}).get(getattr(view, "action", None), ())]
+        extra = getattr(view, "extra_error_codes", {})
+        codes += [str(c) for c in extra.get(getattr(view, "action", None), extra.get(self.method, ()))]
         for code in codes:
             if code in responses:
                 continue

@@ -1,6 +1,7 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import routes, views
 
 router = SimpleRouter()
 router.register("orders", views.OrderViewSet, basename="order")
@@ -11,4 +12,7 @@ router.register("service-levels", views.ServiceLevelViewSet, basename="service-l
 router.register("failure-reasons", views.FailureReasonViewSet, basename="failure-reason")
 router.register("lanes", views.LaneViewSet, basename="lane")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("routes/", routes.RouteListView.as_view(), name="route-list"),
+    *router.urls,
+]

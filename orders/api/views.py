@@ -23,7 +23,10 @@ from . import idempotency
 from .auth import sees_all
 from .errors import exception_handler, flatten
 from .fields import ORDER_NO_SCHEMA
-from .filters import MovementFilter, OrderFilter
+from .filters import MovementFilter, OrderFilter, filter_parameters, validated_filters
+
+# The webhooks app's API pages its lists with the same helpers.
+__all__ = ["filter_parameters", "validated_filters"]
 from .serializers import (
     BulkResponseSerializer,
     CancelSerializer,

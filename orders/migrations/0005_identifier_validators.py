@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0003_api_client_verbose_name'),
+        ('orders', '0004_note_change'),
     ]
 
     operations = [

@@ -1,0 +1,97 @@
+"""Login with wrong-password throttling, and the office's home.
+
+Failed logins are counted in the shared cache (Redis in production), per user name and per client
+address, in fixed windows: after USERNAME_LIMIT failures for one user name, or ADDRESS_LIMIT failures
+from one address, within WINDOW_SECONDS, further attempts are refused with 429 until the window ends
+(even with the right password, so guessing gains nothing). A good login clears its user name's count.
+If the cache is down, logins are not throttled rather than refused (the same choice as the API's
+rate limits).
+"""
+
+import hashlib
+import logging
+
+from django.contrib.auth import views as auth_views
+from django.core.cache import cache
+from django.shortcuts import redirect
+from django.views.decorators.http import require_GET
+
+logger = logging.getLogger(__name__)
+
+USERNAME_LIMIT = 5
+ADDRESS_LIMIT = 20
+WINDOW_SECONDS = 15 * 60
+
+
+def _keys(request, username):
+    name = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
+    address = request.META.get("REMOTE_ADDR", "") or "unknown"
+    return f"login-fail:user:{name}", f"login-fail:addr:{address}"
+
+
+def _counts(keys):
+    try:
+        values = cache.get_many(keys)
+    except Exception:  # the cache being down must not lock the office out
+        logger.warning("login throttle: cache unavailable", exc_info=True)
+        return [0 for _ in keys]
+    return [int(values.get(key) or 0) for key in keys]
+
+
+def _count_failure(keys):
+    try:
+        for key in keys:
+            if not cache.add(key, 1, WINDOW_SECONDS):
+                cache.incr(key)
+    except Exception:
+        logger.warning("login throttle: cache unavailable", exc_info=True)
+
+
+def _clear(key):
+    try:
+        cache.delete(key)
+    except Exception:
+        logger.warning("login throttle: cache unavailable", exc_info=True)
+
+
+class ThrottledLoginView(auth_views.LoginView):
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+    def post(self, request, *args, **kwargs):
+        username = request.POST.get("username", "")[:150]
+        user_key, address_key = _keys(request, username)
+        user_failures, address_failures = _counts([user_key, address_key])
+        if user_failures >= USERNAME_LIMIT or address_failures >= ADDRESS_LIMIT:
+            # An unbound form: checking the password now would tell a guesser whether it was right.
+            form = self.get_form_class()(request, initial={"username": username})
+            minutes = WINDOW_SECONDS // 60
+            response = self.render_to_response(
+                self.get_context_data(
+                    form=form,
+                    throttled=f"Too many failed logins. Wait {minutes} minutes, then try again.",
+                )
+            )
+            response.status_code = 429
+            response["Retry-After"] = str(WINDOW_SECONDS)
+            return response
+        form = self.get_form()
+        if form.is_valid():
+            _clear(user_key)
+            return self.form_valid(form)
+        _count_failure([user_key, address_key])
+        response = self.form_invalid(form)
+        response.status_code = 400
+        return response
+
+
+login = ThrottledLoginView.as_view()
+logout = auth_views.LogoutView.as_view(next_page="login")
+
+
+@require_GET
+def home(request):
+    """`/`: the office's home is the order list; anyone else logs in first."""
+    if request.user.is_authenticated:
+        return redirect("orders:order_list")
+    return redirect("login")

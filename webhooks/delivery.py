@@ -1,0 +1,445 @@
+"""Fan-out and delivery of outbox events (the wire of Standard Webhooks).
+
+Each function is its own transaction (a send keeps its delivery row locked for the length of the
+request, at most WEBHOOK_TIMEOUT_SECONDS); Celery tasks (`tasks.py`) call them with ids only, and
+running any of them twice is harmless.
+
+Retry schedule: after the first attempt fails, attempt n+1 waits WEBHOOK_RETRY_SCHEDULE[n-1] seconds
+(default 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h) plus up to 10 % jitter, so receivers
+coming back from an outage are not hit by every sender at once. A 429 or 503 with `Retry-After` waits
+what the receiver asked for instead (up to a day). The wait is a row (`next_attempt_at`), picked up by
+the sweeper; only waits of WEBHOOK_COUNTDOWN_MAX_SECONDS or less also get a Celery countdown. When the
+schedule is used up the delivery has failed for good.
+"""
+
+import contextlib
+import json
+import logging
+import random
+import socket
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+import urllib3
+import urllib3.connection
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from . import signing, ssrf
+from .models import ALL_EVENTS, Delivery, DeliveryAttempt, Subscription
+
+logger = logging.getLogger(__name__)
+
+BODY_LOG_BYTES = 1024
+MAX_RETRY_AFTER = 24 * 3600
+USER_AGENT = "StreamPortal-Webhooks/1.0"
+
+
+# --- Fan-out ------------------------------------------------------------------------------------
+
+# One statement per event: a delivery row for every active subscription that wants its type and
+# existed when it happened. ON CONFLICT makes a second run (signal and sweeper racing) a no-op.
+_FAN_OUT_SQL = {
+    "postgresql": """
+        INSERT INTO webhooks_delivery
+            (subscription_id, event_id, event_type, webhook_id, state, attempt_count, next_attempt_at, created_at)
+        SELECT s.id, e.id, e.type, 'msg_' || replace(gen_random_uuid()::text, '-', ''), 'pending', 0, %(now)s, %(now)s
+        FROM orders_outboxevent e
+        JOIN webhooks_subscription s
+          ON s.active AND s.created_at <= e.occurred_at
+         AND (s.event_types @> jsonb_build_array(e.type) OR s.event_types @> %(all)s::jsonb)
+        WHERE e.id = %(event)s
+        ON CONFLICT DO NOTHING
+        RETURNING id
+    """,
+    "sqlite": """
+        INSERT INTO webhooks_delivery
+            (subscription_id, event_id, event_type, webhook_id, state, attempt_count, next_attempt_at, created_at)
+        SELECT s.id, e.id, e.type, 'msg_' || lower(hex(randomblob(16))), 'pending', 0, %(now)s, %(now)s
+        FROM orders_outboxevent e
+        JOIN webhooks_subscription s
+          ON s.active AND s.created_at <= e.occurred_at
+         AND EXISTS (SELECT 1 FROM json_each(s.event_types) t WHERE t.value IN (e.type, %(all_type)s))
+        WHERE e.id = %(event)s
+        ON CONFLICT DO NOTHING
+        RETURNING id
+    """,
+}
+
+
+def fan_out(event_ids):
+    """Make the deliveries of these outbox events (those not fanned out yet); return their ids."""
+    delivery_ids = []
+    sql = _FAN_OUT_SQL["postgresql" if connection.vendor == "postgresql" else "sqlite"]
+    for event_id in sorted(set(event_ids)):
+        with transaction.atomic(), connection.cursor() as cursor:
+            now = timezone.now()
+            # The marker first: a concurrent fan-out of the same event waits here, then finds it taken.
+            cursor.execute(
+                "INSERT INTO webhooks_fanout (event_id, fanned_out_at) "
+                "SELECT id, %s FROM orders_outboxevent WHERE id = %s ON CONFLICT DO NOTHING",
+                [now, event_id],
+            )
+            if cursor.rowcount != 1:
+                continue
+            cursor.execute(
+                sql, {"now": now, "event": event_id, "all": json.dumps([ALL_EVENTS]), "all_type": ALL_EVENTS}
+            )
+            delivery_ids += [row[0] for row in cursor.fetchall()]
+    return delivery_ids
+
+
+def events_not_fanned_out(limit=1000):
+    """Outbox events the signal missed (broker down, process killed before fan-out), oldest first."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT e.id FROM orders_outboxevent e "
+            "WHERE NOT EXISTS (SELECT 1 FROM webhooks_fanout f WHERE f.event_id = e.id) ORDER BY e.id LIMIT %s",
+            [limit],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def due_deliveries(limit=1000, now=None):
+    """Pending deliveries whose time has come and that no worker is sending right now."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        return list(
+            Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__lte=now)
+            .order_by("next_attempt_at")
+            .select_for_update(skip_locked=True)
+            .values_list("id", flat=True)[:limit]
+        )
+
+
+# --- The wire -----------------------------------------------------------------------------------
+
+
+class Outcome:
+    """What one HTTP attempt gave: a status (or None), the start of the body, an error, Retry-After."""
+
+    def __init__(self, status=None, body="", error="", retry_after=None, duration_ms=0):
+        self.status, self.body, self.error = status, body, error
+        self.retry_after, self.duration_ms = retry_after, duration_ms
+
+    @property
+    def succeeded(self):
+        return self.status is not None and 200 <= self.status < 300
+
+
+class _Watched:
+    """Remembers the connection a request of this thread uses, so a watchdog can cut it off."""
+
+    _slot = threading.local()
+
+    def request(self, *args, **kwargs):
+        watch = getattr(_Watched._slot, "watch", None)
+        if watch is not None:
+            watch["connection"] = self
+        return super().request(*args, **kwargs)
+
+
+class _HTTPConnection(_Watched, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_Watched, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _Deadline:
+    """Cuts the connection when the whole attempt has taken WEBHOOK_TIMEOUT_SECONDS.
+
+    Socket timeouts only bound each read, so a receiver trickling a byte at a time could otherwise
+    hold a worker for as long as it liked.
+    """
+
+    def __init__(self, seconds):
+        self.watch = {}
+        self.expired = False
+        self.timer = threading.Timer(seconds, self._cut)
+        self.timer.daemon = True
+
+    def __enter__(self):
+        _Watched._slot.watch = self.watch
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.timer.cancel()
+        _Watched._slot.watch = None
+
+    def _cut(self):
+        self.expired = True
+        connection = self.watch.get("connection")
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+_pools = {}
+
+
+def _pool(target):
+    """A keep-alive connection pool to the checked address, with Host and TLS names of the URL's host."""
+    ca_bundle = settings.WEBHOOK_CA_BUNDLE
+    key = (target.scheme, target.address, target.port, target.host, ca_bundle)
+    pool = _pools.get(key)
+    if pool is None:
+        if len(_pools) > 256:
+            for old in list(_pools.values()):
+                old.close()
+            _pools.clear()
+        kwargs = {"maxsize": 4, "block": False, "retries": False}
+        if target.scheme == "https":
+            # The certificate is checked against the URL's host name, though we connect to an address.
+            pool = urllib3.HTTPSConnectionPool(
+                target.address,
+                target.port,
+                server_hostname=target.host,
+                assert_hostname=target.host,
+                cert_reqs="CERT_REQUIRED",
+                ca_certs=ca_bundle,
+                **kwargs,
+            )
+        else:
+            pool = urllib3.HTTPConnectionPool(target.address, target.port, **kwargs)
+        pool.ConnectionCls = _HTTPSConnection if target.scheme == "https" else _HTTPConnection
+        _pools[key] = pool
+    return pool
+
+
+def retry_after_seconds(value, now=None):
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), or None if unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(int(value), MAX_RETRY_AFTER)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
+    return min(max(0, int((when - now).total_seconds())), MAX_RETRY_AFTER)
+
+
+def post(url, headers, body):
+    """POST once, to the address the SSRF guard checked; never follow redirects; read at most 1 KB back."""
+    started = time.monotonic()
+
+    def done(**kw):
+        return Outcome(duration_ms=int((time.monotonic() - started) * 1000), **kw)
+
+    try:
+        target = ssrf.check(url)
+    except ssrf.UnsafeURL as exc:
+        return done(error=f"Refused: {exc}")
+    timeout = urllib3.Timeout(
+        total=settings.WEBHOOK_TIMEOUT_SECONDS,
+        connect=settings.WEBHOOK_CONNECT_TIMEOUT_SECONDS,
+        read=settings.WEBHOOK_TIMEOUT_SECONDS,
+    )
+    headers = {**headers, "Host": target.host_header}
+    deadline = _Deadline(settings.WEBHOOK_TIMEOUT_SECONDS)
+    too_slow = f"No complete answer within {settings.WEBHOOK_TIMEOUT_SECONDS} s."
+    try:
+        with deadline:
+            response = _pool(target).urlopen(
+                "POST",
+                target.path,
+                body=body,
+                headers=headers,
+                redirect=False,
+                retries=False,
+                timeout=timeout,
+                preload_content=False,
+                assert_same_host=False,
+            )
+            chunk = b""
+            try:
+                chunk = response.read(BODY_LOG_BYTES, decode_content=False) or b""
+            finally:
+                # A short body was read to its end and the connection can be kept; a long one is cut off.
+                if len(chunk) < BODY_LOG_BYTES and not deadline.expired:
+                    response.drain_conn()
+                else:
+                    response.close()
+                response.release_conn()
+    except urllib3.exceptions.NewConnectionError as exc:  # a subclass of ConnectTimeoutError: first
+        return done(error=f"Connection failed: {exc.__cause__ or exc}"[:500])
+    except urllib3.exceptions.ConnectTimeoutError:
+        return done(error="Timed out connecting.")
+    except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
+        return done(error=too_slow)
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        return done(error=too_slow if deadline.expired else f"Connection failed: {exc}"[:500])
+    if deadline.expired:
+        return done(error=too_slow)
+    retry_after = None
+    if response.status in (429, 503):
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+    outcome = done(status=response.status, body=chunk.decode("utf-8", "replace"), retry_after=retry_after)
+    if 300 <= response.status < 400:
+        outcome.error = f"Redirect to {response.headers.get('Location', '?')[:300]} not followed."
+    elif not outcome.succeeded:
+        outcome.error = f"The receiver answered {response.status}."
+    return outcome
+
+
+def request_for(delivery, now=None):
+    """The body and Standard Webhooks headers of one attempt."""
+    now = now or timezone.now()
+    body = json.dumps(delivery.event.payload, separators=(",", ":"), ensure_ascii=False).encode()
+    timestamp = int(now.timestamp())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "webhook-id": delivery.webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signing.signature_header(
+            delivery.subscription.signing_secrets(now), delivery.webhook_id, timestamp, body
+        ),
+    }
+    return headers, body
+
+
+def next_wait(attempt_count, outcome):
+    """Seconds until the next attempt, or None when the schedule is used up."""
+    schedule = settings.WEBHOOK_RETRY_SCHEDULE
+    if attempt_count > len(schedule):
+        return None
+    if outcome.retry_after is not None:
+        return outcome.retry_after
+    base = schedule[attempt_count - 1]
+    return base + random.uniform(0, base * 0.1)
+
+
+def attempt(delivery_id):
+    """Send a due pending delivery once and record the outcome. Returns the seconds until its next
+    attempt when that is soon enough for a Celery countdown, else None.
+
+    The row is claimed with SELECT … FOR UPDATE SKIP LOCKED and stays locked while the request is
+    under way, so two workers never send it at once; if the worker dies mid-request its transaction
+    rolls back, the delivery is still pending and due, and the sweeper sends it again (same webhook-id).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        delivery = (
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("subscription", "event")
+            .filter(pk=delivery_id, state=Delivery.State.PENDING, next_attempt_at__lte=now)
+            .first()
+        )
+        if delivery is None:
+            return None  # done, not due, or being sent by another worker
+        subscription = delivery.subscription
+        if not subscription.active:
+            outcome = Outcome(error="Not sent: the subscription is disabled.")
+        else:
+            headers, body = request_for(delivery, now)
+            outcome = post(subscription.url, headers, body)
+        wait = _record(delivery, outcome, now)
+    if delivery.state == Delivery.State.FAILED and subscription.active:
+        disable_if_dead(delivery)
+    if wait is not None and wait <= settings.WEBHOOK_COUNTDOWN_MAX_SECONDS:
+        return wait
+    return None
+
+
+def _record(delivery, outcome, started):
+    finished = timezone.now()
+    DeliveryAttempt.objects.create(
+        delivery=delivery,
+        at=started,
+        response_status=outcome.status,
+        duration_ms=outcome.duration_ms,
+        response_body=outcome.body,
+        error=outcome.error[:500],
+    )
+    delivery.attempt_count += 1
+    delivery.first_attempt_at = delivery.first_attempt_at or started
+    wait = None
+    if outcome.succeeded:
+        delivery.state = Delivery.State.SUCCEEDED
+        delivery.next_attempt_at = None
+        delivery.completed_at = finished
+    elif outcome.status == 410 or not delivery.subscription.active:
+        delivery.state = Delivery.State.FAILED
+        delivery.next_attempt_at = None
+        delivery.completed_at = finished
+        if outcome.status == 410:
+            disable(delivery.subscription, f"The receiver answered 410 Gone at {finished:%Y-%m-%d %H:%M:%S %Z}.")
+    else:
+        wait = next_wait(delivery.attempt_count, outcome)
+        if wait is None:
+            delivery.state = Delivery.State.FAILED
+            delivery.next_attempt_at = None
+            delivery.completed_at = finished
+        else:
+            delivery.next_attempt_at = finished + timedelta(seconds=wait)
+    delivery.save(update_fields=["attempt_count", "first_attempt_at", "state", "next_attempt_at", "completed_at"])
+    return wait
+
+
+def disable(subscription, reason):
+    """Stop sending to a subscription, saying why (shown to the office and in the API)."""
+    Subscription.objects.filter(pk=subscription.pk).update(
+        active=False, disabled_reason=reason[:500], updated_at=timezone.now()
+    )
+    subscription.active, subscription.disabled_reason = False, reason[:500]
+    logger.warning("webhook subscription %s disabled: %s", subscription.pk, reason)
+
+
+def disable_if_dead(delivery):
+    """A delivery failed for good: disable its subscription unless something succeeded since it began."""
+    revived = Delivery.objects.filter(
+        subscription_id=delivery.subscription_id,
+        state=Delivery.State.SUCCEEDED,
+        completed_at__gte=delivery.first_attempt_at,
+    ).exists()
+    if not revived:
+        last = delivery.attempts.order_by("-id").first()
+        why = last.error if last and last.error else "no 2xx answer"
+        disable(
+            delivery.subscription,
+            f"Delivery {delivery.pk} failed after {delivery.attempt_count} attempts ({why}) and nothing has "
+            f"been delivered since {delivery.first_attempt_at:%Y-%m-%d %H:%M:%S %Z}.",
+        )
+
+
+# --- Sending again by hand ----------------------------------------------------------------------
+
+
+def requeue(queryset, now=None):
+    """Put deliveries back in the queue for another round (same webhook-id); return their ids."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        ids = list(queryset.select_for_update(of=("self",)).values_list("id", flat=True))
+        Delivery.objects.filter(pk__in=ids).update(
+            state=Delivery.State.PENDING, next_attempt_at=now, attempt_count=0, first_attempt_at=None, completed_at=None
+        )
+    return ids
+
+
+def redeliver(delivery):
+    return requeue(Delivery.objects.filter(pk=delivery.pk))
+
+
+def redeliver_failed_since(subscription, since):
+    """Send again every failed delivery of the subscription that failed at or after `since`."""
+    return requeue(
+        Delivery.objects.filter(subscription=subscription, state=Delivery.State.FAILED, completed_at__gte=since)
+    )
+
+
+def enable(subscription):
+    """Send to the subscription again (after it was disabled); pending deliveries go out as they fall due."""
+    Subscription.objects.filter(pk=subscription.pk).update(active=True, disabled_reason="", updated_at=timezone.now())
+    subscription.active, subscription.disabled_reason = True, ""

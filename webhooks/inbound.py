@@ -1,0 +1,421 @@
+"""Inbound status events from the field (docs/inbound.md): verify, remember, apply through the services.
+
+Boring on purpose. The view hands over the raw body and headers; `verify` checks the Standard
+Webhooks signature and timestamp before anything else is read; `receive` stores the event under its
+unique `(source, webhook_id)`, parses it, and calls the one function of `orders/services.py` that
+makes the change, so the field cannot bypass a rule that the office and the API obey.
+
+Signatures are checked here rather than with the `standardwebhooks` package: the scheme is a dozen
+lines of HMAC, and keeping it in our code keeps a runtime dependency out and lets the answers name
+exactly what was wrong. The tests sign with `standardwebhooks` itself, as an independent check.
+"""
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import math
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from rest_framework import serializers
+
+from orders import services
+from orders.api.errors import flatten
+from orders.domain import Actor, OrderError
+from orders.models import Order, OrderGroup
+
+from .models import InboundEvent, InboundSource
+
+TOLERANCE_SECONDS = 5 * 60
+# Standard Webhooks ids are opaque strings; ours must fit the column and be printable.
+WEBHOOK_ID_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
+# A status event is a few hundred bytes; a completion with many photo URLs a few kilobytes.
+MAX_BODY_BYTES = 256 * 1024
+# Events are remembered this long for deduplication (at least 7 days; far beyond the 5-minute
+# tolerance, after which a replayed request fails its timestamp check anyway).
+RETENTION = timedelta(days=30)
+
+ORDER_PLANNED = "order.planned"
+ORDER_IN_PROGRESS = "order.in_progress"
+ORDER_COMPLETED = "order.completed"
+ORDER_FAILED = "order.failed"
+MOVEMENT_DISPATCHED = "stock_movement.dispatched"
+MOVEMENT_RECEIVED = "stock_movement.received"
+
+
+class SignatureError(Exception):
+    """The request is not provably from the source: 401, and nothing is stored."""
+
+
+def verify(secret, headers, body):
+    """Check the Standard Webhooks headers over the raw `body`; return (webhook_id, sent_at).
+
+    `webhook-signature` may carry several space-separated `v1,<base64>` signatures (during a
+    sender's key rotation); one match is enough. Comparison is in constant time.
+    """
+    webhook_id = headers.get("webhook-id")
+    timestamp = headers.get("webhook-timestamp")
+    signatures = headers.get("webhook-signature")
+    if not webhook_id or not timestamp or not signatures:
+        raise SignatureError("The webhook-id, webhook-timestamp and webhook-signature headers are required.")
+    if not WEBHOOK_ID_RE.match(webhook_id):
+        raise SignatureError("The webhook-id header must be 1 to 255 printable ASCII characters.")
+    if not re.fullmatch(r"\d{1,12}", timestamp):
+        raise SignatureError("The webhook-timestamp header must be whole seconds since the Unix epoch.")
+    sent = int(timestamp)
+    now = time.time()
+    if sent < now - TOLERANCE_SECONDS:
+        raise SignatureError("The webhook-timestamp is more than 5 minutes old.")
+    if sent > now + TOLERANCE_SECONDS:
+        raise SignatureError("The webhook-timestamp is more than 5 minutes in the future.")
+    try:
+        key = base64.b64decode(secret.removeprefix(InboundSource.SECRET_PREFIX), validate=True)
+    except (binascii.Error, ValueError):
+        raise SignatureError("The source's secret is not valid base64; rotate it.")
+    signed = f"{webhook_id}.{timestamp}.".encode() + body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest())
+    for candidate in signatures.split(" "):
+        version, _, signature = candidate.partition(",")
+        if version == "v1" and hmac.compare_digest(signature.encode(), expected):
+            return webhook_id, datetime.fromtimestamp(sent, tz=UTC)
+    raise SignatureError("No webhook-signature matches the body.")
+
+
+# --- Event shapes -------------------------------------------------------------------------------
+
+
+class StrictCharField(serializers.CharField):
+    """A string, and only a string: 123 or true is a wrong type, not text."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer, and only that: "3", 3.5 and true are wrong types."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictFloatField(serializers.FloatField):
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class WebUrlField(serializers.URLField):
+    """An http(s) URL: these are shown to the customer as links."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        value = super().to_internal_value(data)
+        if not value.lower().startswith(("http://", "https://")):
+            raise serializers.ValidationError("Only http and https URLs are accepted.")
+        return value
+
+
+class OrderTarget(serializers.Serializer):
+    order_no = StrictCharField(max_length=50)
+    sequence = StrictIntegerField(min_value=1, max_value=1000, required=False, allow_null=True)
+
+
+class PlannedData(OrderTarget):
+    planned_date = serializers.DateField()
+    route_ref = StrictCharField(max_length=50)
+    eta_from = serializers.TimeField(required=False, allow_null=True)
+    eta_to = serializers.TimeField(required=False, allow_null=True)
+    driver = StrictCharField(max_length=100, required=False, allow_blank=True)
+    vehicle = StrictCharField(max_length=100, required=False, allow_blank=True)
+
+    def validate(self, attrs):
+        if attrs.get("eta_from") and attrs.get("eta_to") and attrs["eta_from"] > attrs["eta_to"]:
+            raise serializers.ValidationError({"eta_to": ["eta_to must not be before eta_from."]})
+        return attrs
+
+
+class PodData(serializers.Serializer):
+    signed_by = StrictCharField(max_length=100, required=False, allow_blank=True)
+    signature_url = WebUrlField(max_length=2000, required=False, allow_null=True)
+    photo_urls = serializers.ListField(child=WebUrlField(max_length=2000), max_length=20, required=False)
+    notes = StrictCharField(max_length=2000, required=False, allow_blank=True)
+    lat = StrictFloatField(min_value=-90, max_value=90, required=False, allow_null=True)
+    lng = StrictFloatField(min_value=-180, max_value=180, required=False, allow_null=True)
+
+    def validate(self, attrs):
+        if (attrs.get("lat") is None) != (attrs.get("lng") is None):
+            raise serializers.ValidationError({"lat": ["lat and lng come together, or not at all."]})
+        return attrs
+
+
+class DeliveredLine(serializers.Serializer):
+    line_no = StrictIntegerField(min_value=1)
+    delivered_quantity = StrictIntegerField(min_value=0)
+
+
+class CompletedData(OrderTarget):
+    completed_at = serializers.DateTimeField(required=False, allow_null=True)
+    pod = PodData()
+    lines = DeliveredLine(many=True, required=False, max_length=500)
+
+    def validate_lines(self, value):
+        numbers = [line["line_no"] for line in value]
+        if len(numbers) != len(set(numbers)):
+            raise serializers.ValidationError("Each line_no may appear once.")
+        return value
+
+
+class FailedData(OrderTarget):
+    reason_code = StrictCharField(max_length=20)
+    notes = StrictCharField(max_length=2000, required=False, allow_blank=True)
+
+
+class MovementTarget(serializers.Serializer):
+    reference = StrictCharField(max_length=20)
+
+
+DATA_SHAPES = {
+    ORDER_PLANNED: PlannedData,
+    ORDER_IN_PROGRESS: OrderTarget,
+    ORDER_COMPLETED: CompletedData,
+    ORDER_FAILED: FailedData,
+    MOVEMENT_DISPATCHED: MovementTarget,
+    MOVEMENT_RECEIVED: MovementTarget,
+}
+
+
+class Envelope(serializers.Serializer):
+    type = serializers.ChoiceField(choices=list(DATA_SHAPES))
+    timestamp = serializers.DateTimeField()
+    data = serializers.DictField()
+
+
+@dataclass
+class Event:
+    type: str
+    timestamp: datetime
+    data: dict
+
+
+class BadEvent(Exception):
+    """A verified request whose body cannot be applied: 400 (or 404), stored as rejected."""
+
+    def __init__(self, status, body):
+        super().__init__(body)
+        self.status = status
+        self.body = body
+
+
+def parse(body):
+    """The event in a raw body, validated against the shape of its type, or BadEvent(400)."""
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise BadEvent(400, {"errors": {"non_field_errors": ["The body is not valid JSON."]}})
+    if not isinstance(document, dict):
+        raise BadEvent(400, {"errors": {"non_field_errors": ["The body must be a JSON object."]}})
+    envelope = Envelope(data=document)
+    if not envelope.is_valid():
+        errors = flatten(envelope.errors)
+        if "type" in errors and isinstance(document.get("type"), str):
+            errors["type"] = [f"Unknown event type {document['type'][:64]!r}. Known: {', '.join(DATA_SHAPES)}."]
+        raise BadEvent(400, {"errors": errors})
+    shape = DATA_SHAPES[envelope.validated_data["type"]](data=envelope.validated_data["data"])
+    if not shape.is_valid():
+        raise BadEvent(400, {"errors": flatten(shape.errors, "data")})
+    return Event(envelope.validated_data["type"], envelope.validated_data["timestamp"], dict(shape.validated_data))
+
+
+# --- Applying -----------------------------------------------------------------------------------
+
+
+def distance_m(lat1, lng1, lat2, lng2):
+    """Great-circle distance in metres (haversine; plenty for "is the driver at the door")."""
+    radius = 6_371_000
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    dphi, dlmb = phi2 - phi1, math.radians(lng2 - lng1)
+    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
+    return 2 * radius * math.asin(math.sqrt(a))
+
+
+def _known_position(order_no, sequence):
+    """(lat, lng) of the leg named, or of the order's own address; None when it has none."""
+    if sequence is not None:
+        place = OrderGroup.objects.filter(order__order_no=order_no, sequence=sequence).values("lat", "lng").first()
+    else:
+        place = Order.objects.filter(order_no=order_no).values("lat", "lng").first()
+    if not place or place["lat"] is None or place["lng"] is None:
+        return None
+    return float(place["lat"]), float(place["lng"])
+
+
+def proof_of_delivery(data, completed_at):
+    """The `pod` kept on the order: what the driver sent, when, and how far from the address.
+
+    `distance_m` is null where either position is unknown; `distance_warning` is true when the
+    completion was further than POD_DISTANCE_WARNING_M from the address, for the office to check.
+    """
+    pod = {key: value for key, value in data["pod"].items() if value not in (None, "", [])}
+    pod["completed_at"] = completed_at.isoformat()
+    pod["distance_m"] = None
+    pod["distance_warning"] = False
+    position = _known_position(data["order_no"], data.get("sequence"))
+    if position and pod.get("lat") is not None:
+        metres = distance_m(pod["lat"], pod["lng"], *position)
+        pod["distance_m"] = round(metres)
+        pod["distance_warning"] = metres > settings.POD_DISTANCE_WARNING_M
+    return pod
+
+
+def _plan(data):
+    plan = {"planned_date": data["planned_date"].isoformat(), "route_ref": data["route_ref"]}
+    for name in ("eta_from", "eta_to"):
+        if data.get(name) is not None:
+            plan[name] = data[name].strftime("%H:%M")
+    for name in ("driver", "vehicle"):
+        if data.get(name):
+            plan[name] = data[name]
+    return plan
+
+
+def apply(source, event):
+    """Make the change the event describes, through orders/services.py. Returns a note of what was done."""
+    actor = Actor.for_inbound(source.name)
+    data = event.data
+    target = {"sequence": data.get("sequence"), "occurred_at": event.timestamp}
+    if event.type == ORDER_PLANNED:
+        plan = _plan(data)
+        note = f"Planned by {source.name}: route {plan['route_ref']} on {plan['planned_date']}."
+        services.plan_order(data["order_no"], actor=actor, plan=plan, note=note, **target)
+        return f"Order {data['order_no']} planned on route {plan['route_ref']}."
+    if event.type == ORDER_IN_PROGRESS:
+        services.start_order(data["order_no"], actor=actor, **target)
+        return f"Order {data['order_no']} in progress."
+    if event.type == ORDER_COMPLETED:
+        completed_at = data.get("completed_at") or event.timestamp
+        pod = proof_of_delivery(data, completed_at)
+        delivered = {line["line_no"]: line["delivered_quantity"] for line in data.get("lines", [])}
+        target["occurred_at"] = completed_at
+        services.complete_order(data["order_no"], actor=actor, pod=pod, delivered_lines=delivered, **target)
+        warning = " The completion was far from the address; flagged for the office." if pod["distance_warning"] else ""
+        return f"Order {data['order_no']} completed.{warning}"
+    if event.type == ORDER_FAILED:
+        services.fail_order(
+            data["order_no"], actor=actor, reason_code=data["reason_code"], notes=data.get("notes", ""), **target
+        )
+        return f"Order {data['order_no']} failed: {data['reason_code']}."
+    if event.type == MOVEMENT_DISPATCHED:
+        services.dispatch_movement(data["reference"], actor=actor)
+        return f"Stock movement {data['reference']} dispatched."
+    services.receive_movement(data["reference"], actor=actor)
+    return f"Stock movement {data['reference']} received."
+
+
+@dataclass
+class Outcome:
+    status: int
+    body: dict
+
+
+def _order_of(event):
+    if event is None or "order_no" not in event.data:
+        if event is not None and "reference" in event.data:
+            return Order.objects.filter(movements__reference=event.data["reference"]).first()
+        return None
+    return Order.objects.filter(order_no=event.data["order_no"]).first()
+
+
+def _process(source, body):
+    """Parse and apply one event; every refusal becomes an Outcome, never an exception."""
+    event = None
+    try:
+        event = parse(body)
+        with transaction.atomic():
+            note = apply(source, event)
+        return event, InboundEvent.Result.APPLIED, Outcome(200, {"result": "applied", "reason": note})
+    except BadEvent as exc:
+        return event, InboundEvent.Result.REJECTED, Outcome(exc.status, exc.body)
+    except DjangoValidationError as exc:
+        errors = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        errors = {f"data.{key}": [str(m) for m in messages] for key, messages in errors.items()}
+        return event, InboundEvent.Result.REJECTED, Outcome(400, {"errors": errors})
+    except OrderError as exc:
+        if exc.code == "not_found":
+            return event, InboundEvent.Result.REJECTED, Outcome(404, {"detail": exc.message})
+        # Stale, or not allowed from the current status: understood, and deliberately not applied.
+        return event, InboundEvent.Result.IGNORED, Outcome(200, {"result": "ignored", "reason": exc.message})
+    except DatabaseError:
+        # A value the database refuses (out of range); the savepoint above undid the change.
+        body = {"errors": {"data": ["A value is out of range or not valid for its field."]}}
+        return event, InboundEvent.Result.REJECTED, Outcome(400, body)
+
+
+def receive(source, webhook_id, sent_at, body):
+    """Store and apply one verified event, at most once per (source, webhook-id).
+
+    The event row is inserted first: a concurrent copy of the same webhook-id waits on the unique
+    index until the first commits, then finds it and answers `duplicate`. An event that was
+    rejected (bad body, unknown order) may be sent again under the same id, and is tried again:
+    the order may exist by now.
+    """
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                record = InboundEvent.objects.create(
+                    source=source,
+                    webhook_id=webhook_id,
+                    sent_at=sent_at,
+                    body=body.decode("utf-8", errors="replace"),
+                    result=InboundEvent.Result.REJECTED,
+                    response_status=0,
+                )
+        except IntegrityError:
+            record = InboundEvent.objects.select_for_update().get(source=source, webhook_id=webhook_id)
+            if record.result != InboundEvent.Result.REJECTED:
+                InboundEvent.objects.filter(pk=record.pk).update(duplicates=F("duplicates") + 1)
+                reason = (
+                    f"webhook-id {webhook_id} was received at {timezone.localtime(record.received_at).isoformat()} "
+                    f"and {record.result} then."
+                )
+                return Outcome(200, {"result": "duplicate", "reason": reason})
+            record.sent_at = sent_at
+            record.body = body.decode("utf-8", errors="replace")
+        event, result, outcome = _process(source, body)
+        record.event_type = event.type if event else _type_of(body)
+        record.result = result
+        record.response_status = outcome.status
+        record.reason = outcome.body.get("reason") or json.dumps(outcome.body.get("errors") or outcome.body)[:2000]
+        record.order = _order_of(event)
+        record.save()
+    return outcome
+
+
+def _type_of(body):
+    """The `type` of a body that did not parse as an event, if it has one, for the record."""
+    try:
+        value = json.loads(body).get("type")
+    except (ValueError, AttributeError, RecursionError):
+        return ""
+    return value[:64] if isinstance(value, str) else ""
+
+
+def purge_expired(now=None):
+    """Forget events older than RETENTION; returns how many rows went."""
+    cutoff = (now or timezone.now()) - RETENTION
+    deleted, _ = InboundEvent.objects.filter(received_at__lt=cutoff).delete()
+    return deleted
