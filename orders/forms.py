@@ -67,9 +67,13 @@ class OrderForm(forms.Form):
     required_time_to = forms.TimeField(
         label="Window to", required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
     )
-    order_notes = forms.CharField(label="Order notes (office only)", required=False, widget=forms.Textarea)
-    location_instructions = forms.CharField(label="Location instructions", required=False, widget=forms.Textarea)
-    driver_notes = forms.CharField(label="Driver notes", required=False, widget=forms.Textarea)
+    order_notes = forms.CharField(
+        label="Order notes (office only)", required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    location_instructions = forms.CharField(
+        label="Location instructions", required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    driver_notes = forms.CharField(label="Driver notes", required=False, widget=forms.Textarea(attrs={"rows": 3}))
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, choices, editing=False, **kwargs):
@@ -164,7 +168,7 @@ class GroupForm(forms.Form):
 class NoteForm(forms.Form):
     """Inline editing of driver notes or location instructions."""
 
-    value = forms.CharField(required=False, max_length=5000, widget=forms.Textarea)
+    value = forms.CharField(required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
     original = forms.CharField(required=False, max_length=5000)
 
 

@@ -541,3 +541,57 @@ class NoteChange(models.Model):
 
     def __str__(self):
         return f"{self.order_id} {self.field} by {self.actor_label}"
+
+
+class ImportJob(models.Model):
+    """One upload of the Stream order layout (docs/import.md), read by a background job.
+
+    The file is kept here, gzip-compressed, rather than on disk: web processes and Celery workers
+    may run on different machines that share only PostgreSQL and Redis, and a row goes away with
+    its job. Compressed, a 100,000-row upload is a few megabytes, and the job streams it back.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    file_name = models.CharField(max_length=255, blank=True)
+    file_size = models.PositiveBigIntegerField(default=0)
+    file_gzip = models.BinaryField()
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created = models.JSONField(default=list, help_text="Order numbers created, in file order.")
+    errors = models.JSONField(default=list, help_text="[{row, column, order_no, message}], by file line.")
+    error_count = models.PositiveIntegerField(default=0, help_text="All errors found, also those past the list's cap.")
+    failure = models.TextField(blank=True, help_text="Why the job as a whole failed, if it did.")
+    started_by_client = models.ForeignKey(
+        ApiClient, on_delete=models.PROTECT, null=True, blank=True, related_name="import_jobs"
+    )
+    started_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The sweeper's lookup of jobs whose worker may have died.
+            models.Index(
+                fields=["heartbeat_at"], condition=Q(state__in=["queued", "running"]), name="importjob_unfinished_idx"
+            ),
+            # The imports page and API: a client's own jobs, newest first.
+            models.Index(fields=["started_by_client", "created_at"], name="importjob_client_created_idx"),
+        ]
+
+    def __str__(self):
+        return f"import #{self.pk} ({self.state})"
+
+    @property
+    def finished(self):
+        return self.state in (self.State.DONE, self.State.FAILED)

@@ -170,6 +170,30 @@ def test_main_exits_1_before_any_check_when_nothing_can_be_fixed_here(tmp_path):
     assert result.stderr.rstrip().endswith("FAILED: pytest was not started.")
 
 
+def test_bin_test_stops_before_the_checks_and_pytest_when_a_service_cannot_be_had(tmp_path):
+    port = closed_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ENV_URLS},
+        "DATABASE_URL": f"postgres://portal:hunter2@db.invalid:{port}/portal",
+        "CACHE_URL": "locmem://",
+        "CELERY_BROKER_URL": "filesystem://",
+    }
+    result = subprocess.run(
+        ["bash", "bin/test", "-m", "not browser", "tests/test_bin.py"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert "==> services (PostgreSQL, Redis, Chromium)" in result.stdout
+    assert "FAILED (exit 1): services (PostgreSQL, Redis, Chromium)" in result.stderr
+    assert "==> ruff check" not in result.stdout
+    assert "==> pytest" not in result.stdout
+    assert "hunter2" not in result.stdout + result.stderr
+
+
 def fake_program(path, exit_code):
     path.write_text(f"#!/bin/sh\nexit {exit_code}\n")
     path.chmod(0o755)
@@ -407,6 +431,28 @@ def test_find_python_says_what_to_install_when_there_is_none(tmp_path):
     assert result.stderr == (
         "Stream Portal needs Python 3.12 or newer. Install it (e.g. `apt-get install python3.12` or "
         "`pyenv install 3.13`) and run this again.\n"
+    )
+
+
+def test_prepare_python_without_root_or_sudo_prints_the_command_to_run_as_root(tmp_path):
+    tools = tool_dir(tmp_path)
+    (tools / "id").write_text("#!/bin/sh\necho 1000\n")  # not root
+    (tools / "id").chmod(0o755)
+    fake_program(tools / "apt-get", 0)  # a Debian machine, but nothing here may run it as root
+    env = {"PATH": str(tools), "HOME": str(tmp_path / "home")}
+    result = subprocess.run(
+        ["/bin/bash", "-c", ". bin/_lib.sh && VENV_DIR=/nonexistent && prepare_python"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ">> No Python >= 3.12 found; looking at the distribution's python3\n"
+    assert result.stderr == (
+        "This step needs root, and this is not root and cannot use sudo. Run as root, then run this again:\n"
+        "    env DEBIAN_FRONTEND=noninteractive apt-get update -q -o Dpkg::Use-Pty=0\n"
     )
 
 

@@ -16,7 +16,7 @@ import pytest
 import time_machine
 
 from orders import domain, services
-from orders.models import StockMovement
+from orders.models import ApiClient, StockMovement
 from tests.conftest import line, order_body
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,6 +145,19 @@ def test_every_environment_variable_the_settings_read_is_documented():
     assert documented == read
     example = (ROOT / ".env.example").read_text()
     assert [name for name in sorted(read) if not re.search(rf"^#? ?{name}=", example, re.MULTILINE)] == []
+
+
+def test_the_scope_table_of_the_api_guide_names_every_scope():
+    rows = table_after(DOCS / "api.md", "## Authentication and scopes")
+    assert {row[0].strip("`") for row in rows} == set(ApiClient.Scope.values)
+
+
+def test_the_readme_production_section_shows_the_health_check():
+    readme = (ROOT / "README.md").read_text()
+    production = readme[readme.index("## Running it in production") :]
+    production = production[: production.index("\n## ", 1)]
+    assert "GET /healthz" in production
+    assert '{"status": "ok", "database": "ok", "cache": "ok", "broker": "ok"}' in production
 
 
 # --- docs/trunking.md's worked examples, run ---------------------------------------------------------

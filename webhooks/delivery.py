@@ -1,7 +1,8 @@
 """Fan-out and delivery of outbox events (the wire of Standard Webhooks).
 
-Every write here is one short transaction; Celery tasks (`tasks.py`) only call these functions with
-ids, so running any of them twice is harmless.
+Each function is its own transaction (a send keeps its delivery row locked for the length of the
+request, at most WEBHOOK_TIMEOUT_SECONDS); Celery tasks (`tasks.py`) call them with ids only, and
+running any of them twice is harmless.
 
 Retry schedule: after the first attempt fails, attempt n+1 waits WEBHOOK_RETRY_SCHEDULE[n-1] seconds
 (default 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h) plus up to 10 % jitter, so receivers
@@ -11,14 +12,18 @@ the sweeper; only waits of WEBHOOK_COUNTDOWN_MAX_SECONDS or less also get a Cele
 schedule is used up the delivery has failed for good.
 """
 
+import contextlib
 import json
 import logging
 import random
+import socket
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import urllib3
+import urllib3.connection
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -125,6 +130,57 @@ class Outcome:
         return self.status is not None and 200 <= self.status < 300
 
 
+class _Watched:
+    """Remembers the connection a request of this thread uses, so a watchdog can cut it off."""
+
+    _slot = threading.local()
+
+    def request(self, *args, **kwargs):
+        watch = getattr(_Watched._slot, "watch", None)
+        if watch is not None:
+            watch["connection"] = self
+        return super().request(*args, **kwargs)
+
+
+class _HTTPConnection(_Watched, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_Watched, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _Deadline:
+    """Cuts the connection when the whole attempt has taken WEBHOOK_TIMEOUT_SECONDS.
+
+    Socket timeouts only bound each read, so a receiver trickling a byte at a time could otherwise
+    hold a worker for as long as it liked.
+    """
+
+    def __init__(self, seconds):
+        self.watch = {}
+        self.expired = False
+        self.timer = threading.Timer(seconds, self._cut)
+        self.timer.daemon = True
+
+    def __enter__(self):
+        _Watched._slot.watch = self.watch
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.timer.cancel()
+        _Watched._slot.watch = None
+
+    def _cut(self):
+        self.expired = True
+        connection = self.watch.get("connection")
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
 _pools = {}
 
 
@@ -152,6 +208,7 @@ def _pool(target):
             )
         else:
             pool = urllib3.HTTPConnectionPool(target.address, target.port, **kwargs)
+        pool.ConnectionCls = _HTTPSConnection if target.scheme == "https" else _HTTPConnection
         _pools[key] = pool
     return pool
 
@@ -190,36 +247,41 @@ def post(url, headers, body):
         read=settings.WEBHOOK_TIMEOUT_SECONDS,
     )
     headers = {**headers, "Host": target.host_header}
+    deadline = _Deadline(settings.WEBHOOK_TIMEOUT_SECONDS)
+    too_slow = f"No complete answer within {settings.WEBHOOK_TIMEOUT_SECONDS} s."
     try:
-        response = _pool(target).urlopen(
-            "POST",
-            target.path,
-            body=body,
-            headers=headers,
-            redirect=False,
-            retries=False,
-            timeout=timeout,
-            preload_content=False,
-            assert_same_host=False,
-        )
-        chunk = b""
-        try:
-            chunk = response.read(BODY_LOG_BYTES, decode_content=False) or b""
-        finally:
-            # A short body was read to its end and the connection can be kept; a long one is cut off.
-            if len(chunk) < BODY_LOG_BYTES:
-                response.drain_conn()
-            else:
-                response.close()
-            response.release_conn()
+        with deadline:
+            response = _pool(target).urlopen(
+                "POST",
+                target.path,
+                body=body,
+                headers=headers,
+                redirect=False,
+                retries=False,
+                timeout=timeout,
+                preload_content=False,
+                assert_same_host=False,
+            )
+            chunk = b""
+            try:
+                chunk = response.read(BODY_LOG_BYTES, decode_content=False) or b""
+            finally:
+                # A short body was read to its end and the connection can be kept; a long one is cut off.
+                if len(chunk) < BODY_LOG_BYTES and not deadline.expired:
+                    response.drain_conn()
+                else:
+                    response.close()
+                response.release_conn()
     except urllib3.exceptions.NewConnectionError as exc:  # a subclass of ConnectTimeoutError: first
         return done(error=f"Connection failed: {exc.__cause__ or exc}"[:500])
     except urllib3.exceptions.ConnectTimeoutError:
         return done(error="Timed out connecting.")
     except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
-        return done(error="Timed out waiting for the response.")
+        return done(error=too_slow)
     except (urllib3.exceptions.HTTPError, OSError) as exc:
-        return done(error=f"Connection failed: {exc}"[:500])
+        return done(error=too_slow if deadline.expired else f"Connection failed: {exc}"[:500])
+    if deadline.expired:
+        return done(error=too_slow)
     retry_after = None
     if response.status in (429, 503):
         retry_after = retry_after_seconds(response.headers.get("Retry-After"))

@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import routes, views
+from . import imports, routes, views
 
 router = SimpleRouter()
 router.register("stock-locations", views.StockLocationViewSet, basename="stock-location")
@@ -13,6 +13,9 @@ router.register("lanes", views.LaneViewSet, basename="lane")
 urlpatterns = [
     path("orders/", views.OrderListCreateView.as_view(), name="order-list"),
     path("orders/bulk/", views.OrderBulkCreateView.as_view(), name="order-bulk"),
+    # Before orders/<order_no>/, which would otherwise take "import" for an order number.
+    path("orders/import/", imports.OrderImportView.as_view(), name="order-import"),
+    path("import-jobs/<int:id>/", imports.ImportJobView.as_view(), name="import-job"),
     path("orders/<str:order_no>/", views.OrderDetailView.as_view(), name="order-detail"),
     path("orders/<str:order_no>/lines/", views.OrderLinesView.as_view(), name="order-lines"),
     path("orders/<str:order_no>/groups/<int:sequence>/", views.OrderGroupView.as_view(), name="order-group"),

@@ -42,3 +42,24 @@ def movement_badge(status):
     except ValueError:
         return format_html('<span class="badge badge-grey">{}</span>', status or "—")
     return format_html('<span class="badge badge-{}">{}</span>', MOVEMENT_BADGES[value], value.label)
+
+
+@register.filter
+def address(obj):
+    """An address on one line: its parts, or its position when it has only lat/lng."""
+    parts = [getattr(obj, f) for f in ("line1", "line2", "line3", "town", "county", "postal_code", "country")]
+    text = ", ".join(str(p) for p in parts if p)
+    if not text and obj.lat is not None:
+        text = f"{obj.lat}, {obj.lng}"
+    return text or "—"
+
+
+@register.filter
+def status_label(value):
+    """The words for an order or movement status value."""
+    for choices in (Order.Status, StockMovement.Status):
+        try:
+            return choices(value).label
+        except ValueError:
+            continue
+    return value

@@ -1,7 +1,9 @@
 """Office pages for orders: the list, create and edit, the detail page and inline notes."""
 
 import hashlib
+import logging
 import re
+import time
 from datetime import date
 
 from django.contrib import messages
@@ -9,26 +11,29 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Count, Max
-from django.http import Http404, HttpResponseBadRequest, HttpResponseNotModified
+from django.http import Http404, HttpResponseBadRequest, HttpResponseNotModified, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseLocation
+from django_htmx.http import HttpResponseLocation, push_url
 
 from .. import services, trunking
 from ..api.serializers import GroupUpdateSerializer, OrderSerializer, OrderUpdateSerializer
 from ..domain import EDITABLE_STATUSES, Actor, OrderError, VersionMismatch, can_transition
-from ..filters import OrderFilter
+from ..filters import DEFAULT_SORT, OrderFilter
 from ..forms import ADDRESS, GroupForm, LineForm, NoteForm, OrderForm, ReferenceChoices, StatusMoveForm
 from ..models import DeliveryMethod, FailureReason, Order, StockLocation
 from ..templatetags.portal import ORDER_BADGES
 from .access import office_required
 
+logger = logging.getLogger(__name__)
+
 PAGE_SIZES = (25, 50, 100)
 DEFAULT_PAGE_SIZE = 50
-# Per-status counts cover the whole table: computed at most this often, not on every request.
-STATUS_COUNTS_SECONDS = 30
+# Per-status counts cover the whole table: recomputed when an order has changed since, but at most
+# once every STATUS_COUNTS_FLOOR_SECONDS however busy the table, never on every request.
+STATUS_COUNTS_FLOOR_SECONDS = 10
 STATUS_COUNTS_KEY = "office:order-status-counts"
 
 
@@ -42,30 +47,79 @@ def _int(value, default, *, allowed=None, minimum=1):
     return max(number, minimum)
 
 
-def status_counts():
-    """{status: count} over every order, from the cache when it is fresh enough."""
-
-    def compute():
-        rows = Order.objects.order_by().values_list("status").annotate(n=Count("id"))
-        return dict(rows)
-
+def status_counts(latest):
+    """{status: count} over every order; `latest` is the newest updated_at the caller saw."""
     try:
-        return cache.get_or_set(STATUS_COUNTS_KEY, compute, STATUS_COUNTS_SECONDS)
+        cached = cache.get(STATUS_COUNTS_KEY)
     except Exception:  # a cache outage costs one GROUP BY, not the page
-        return compute()
+        cached = None
+    now = time.time()
+    if cached and (cached["latest"] == latest or now - cached["at"] < STATUS_COUNTS_FLOOR_SECONDS):
+        return cached["counts"]
+    counts = dict(Order.objects.order_by().values_list("status").annotate(n=Count("id")))
+    try:
+        cache.set(STATUS_COUNTS_KEY, {"latest": latest, "at": now, "counts": counts}, 3600)
+    except Exception:
+        logger.warning("status counts: cache unavailable", exc_info=True)
+    return counts
 
 
-def _list_etag(request):
-    """Changes whenever any order changes: every service saves the order, which moves updated_at."""
+def _latest_change():
     latest = Order.objects.aggregate(latest=Max("updated_at"))["latest"]
-    raw = f"{latest.isoformat() if latest else '-'}|{request.GET.urlencode()}"
+    return latest.isoformat() if latest else "-"
+
+
+DEFAULTS = {"sort": DEFAULT_SORT, "per_page": str(DEFAULT_PAGE_SIZE), "page": "1"}
+
+
+def _clean_query(params):
+    """The query parameters that say something: no empty fields, no defaults."""
+    query = QueryDict(mutable=True)
+    for key, values in params.lists():
+        kept = [v for v in values if v and DEFAULTS.get(key) != v]
+        if kept:
+            query.setlist(key, kept)
+    return query
+
+
+# Table columns: (label, the ?sort= key it sorts by, or None).
+COLUMNS = [
+    ("Order", "order_no"),
+    ("Customer", "customer"),
+    ("Postal code", None),
+    ("Reference", None),
+    ("Type", None),
+    ("Required", "required_date"),
+    ("Service", None),
+    ("Status", "status"),
+    ("Driver notes", None),
+]
+
+
+def _columns(current_sort):
+    """Headers with the link that sorts by them (again: the other way) and their aria-sort state."""
+    columns = []
+    for label, key in COLUMNS:
+        column = {"label": label, "key": key, "next": key, "aria": None}
+        if key and current_sort.lstrip("-") == key:
+            descending = current_sort.startswith("-")
+            column["aria"] = "descending" if descending else "ascending"
+            column["next"] = key if descending else f"-{key}"
+        columns.append(column)
+    return columns
+
+
+def _list_etag(request, latest):
+    """Changes whenever any order changes: every service saves the order, which moves updated_at."""
+    raw = f"{latest}|{request.GET.urlencode()}"
     return '"' + hashlib.sha256(raw.encode()).hexdigest()[:20] + '"'
 
 
 @require_GET
 @office_required
 def order_list(request):
-    etag = _list_etag(request)
+    latest = _latest_change()
+    etag = _list_etag(request, latest)
     if request.htmx and request.headers.get("If-None-Match") == etag:
         response = HttpResponseNotModified()
         response["ETag"] = etag
@@ -83,8 +137,12 @@ def order_list(request):
         orders = list(filterset.qs[start : start + page_size + 1])
         has_next = len(orders) > page_size
         orders = orders[:page_size]
-    counts = status_counts()
+    counts = status_counts(latest)
+    current_sort = (filterset.form.cleaned_data.get("sort") if valid and request.GET else None) or DEFAULT_SORT
+    query = _clean_query(request.GET)
     context = {
+        "query": query,
+        "columns": _columns(current_sort),
         "section": "orders",
         "filter": filterset,
         "orders": orders,
@@ -105,6 +163,9 @@ def order_list(request):
     if request.htmx and not request.htmx.history_restore_request:
         template += "#results"
     response = render(request, template, context, status=200 if valid else 400)
+    if request.htmx and not request.htmx.history_restore_request and request.headers.get("If-None-Match") is None:
+        # The address bar gets the filters that are set, not every empty field of the form.
+        push_url(response, f"{request.path}?{query.urlencode()}" if query else request.path)
     response["ETag"] = etag
     patch_vary_headers(response, ["HX-Request"])
     # Always asked again: the poller sends If-None-Match itself and gets 304 when nothing changed.

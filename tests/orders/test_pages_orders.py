@@ -354,3 +354,29 @@ def test_non_htmx_note_post_redirects_and_unknown_fields_404(office, make_order)
     assert response.status_code == 302 and response["Location"] == "/orders/SO-1/"
     assert office.get("/orders/SO-1/notes/order_notes/").status_code == 404
     assert Client().get("/orders/SO-1/notes/driver_notes/").status_code == 302
+
+
+def test_sorting_by_a_column_twice_reverses_it(office, make_order):
+    make_order("SO-A")
+    make_order("SO-B")
+    page = office.get("/orders/", {"sort": "order_no"}).content.decode()
+    assert page.index('href="/orders/SO-A/"') < page.index('href="/orders/SO-B/"')
+    assert '<th scope="col" aria-sort="ascending"><a href="?sort=-order_no"' in page
+    page = office.get("/orders/", {"sort": "-order_no"}).content.decode()
+    assert page.index('href="/orders/SO-B/"') < page.index('href="/orders/SO-A/"')
+    assert '<th scope="col" aria-sort="descending"><a href="?sort=order_no"' in page
+
+
+def test_status_counts_follow_changes_but_not_more_often_than_the_floor(office, make_order):
+    import time_machine
+    from django.utils import timezone
+
+    order = make_order("SO-1")
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        assert "Ready to plan 1</span>" in office.get("/orders/").content.decode()
+        services.cancel_order(order, actor=Actor.system())
+        # Within the floor the cached counts stand, even though an order changed.
+        assert "Ready to plan 1</span>" in office.get("/orders/").content.decode()
+        traveller.shift(11)
+        page = office.get("/orders/").content.decode()
+        assert "Ready to plan 0</span>" in page and "Cancelled 1</span>" in page

@@ -33,7 +33,8 @@ def free_port(ports=PORTS):
 class Receiver:
     """Records every request; answers from a queue of planned answers, then with `default`.
 
-    An answer is (status, headers, body), or "hang" to hold the request until `release()`.
+    An answer is (status, headers, body), "hang" to hold the request until `release()`, or "trickle"
+    to send a 200 whose body comes a byte every 0.2 s until `release()`.
     """
 
     def __init__(self, tls=None):
@@ -47,6 +48,7 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out at once, as from a real server
 
             def log_message(self, *args):
                 pass
@@ -62,6 +64,17 @@ class Receiver:
                     receiver.arrived.notify_all()
                 if answer == "hang":
                     receiver.released.wait(60)
+                    self.close_connection = True
+                    return
+                if answer == "trickle":  # a 200 whose body comes a byte at a time, forever
+                    self.send_response(200)
+                    self.send_header("Content-Length", "100000")
+                    self.end_headers()
+                    try:
+                        while not receiver.released.wait(0.2):
+                            self.wfile.write(b"x")
+                    except OSError:
+                        pass
                     self.close_connection = True
                     return
                 status, headers, payload = answer

@@ -1,5 +1,6 @@
 """`/api/v1/webhook-subscriptions/` and `/api/v1/webhook-deliveries/`: shapes, scopes, ownership, bad input."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -56,6 +57,20 @@ def test_creating_a_subscription_shows_its_secret_once(api, hooks_client, receiv
     assert subscription.secret.startswith("whsec_")
     assert api.get(f"{SUBS}{subscription.pk}/").json() == shown(subscription)
     assert api.get(SUBS).json() == {"next": None, "previous": None, "results": [shown(subscription)]}
+
+
+def test_the_subscription_list_takes_a_fixed_number_of_queries(api, hooks_client, receiver, django_assert_num_queries):
+    subscribe(hooks_client[0], receiver.url)
+    api.get(SUBS)  # records the key's first use, a write that happens once
+    with django_assert_num_queries(2):  # the key, the page
+        api.get(SUBS)
+    for _ in range(5):
+        subscribe(hooks_client[0], receiver.url)
+
+    with django_assert_num_queries(2):
+        response = api.get(SUBS)
+
+    assert len(response.json()["results"]) == 6
 
 
 def test_a_subscription_is_changed_and_deleted(api, hooks_client, receiver):
@@ -129,6 +144,17 @@ def test_bad_subscriptions_are_refused_and_change_nothing(api, body, errors):
     assert not Subscription.objects.exists()
 
 
+def test_an_oversized_or_non_json_body_is_refused(api, receiver):
+    huge = json.dumps({"url": receiver.url, "event_types": ["*"], "description": "x" * (6 * 1024 * 1024)})
+
+    too_big = api.post(SUBS, raw=huge)
+    not_json = api.client.post(SUBS, data="url=x", content_type="application/x-www-form-urlencoded")
+
+    assert too_big.status_code == 413
+    assert not_json.status_code == 415
+    assert not Subscription.objects.exists()
+
+
 def test_broken_json_is_a_400(api):
     response = api.post(SUBS, raw="{not json")
     assert response.status_code == 400
@@ -153,9 +179,8 @@ def test_another_clients_subscriptions_and_deliveries_are_404(api, other_api, ho
     ]:
         response = getattr(other_api, method)(path)
         assert response.status_code == 404, (method, path)
-        assert response.json() == {"detail": "No Subscription matches the given query."} or response.json() == {
-            "detail": "No Delivery matches the given query."
-        }
+        kind = "subscription" if path.startswith(SUBS) else "delivery"
+        assert response.json() == {"detail": f"No such webhook {kind}."}
     subscription.refresh_from_db()
     assert subscription.active and Delivery.objects.get(pk=delivery_id).state == "pending"
 

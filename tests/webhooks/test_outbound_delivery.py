@@ -161,10 +161,24 @@ def test_a_receiver_that_hangs_times_out_and_is_retried(hooks_client, receiver, 
     assert sent.state == "pending"
     [attempt] = sent.attempts.all()
     assert attempt.response_status is None
-    assert attempt.error == "Timed out waiting for the response."
+    assert attempt.error == "No complete answer within 1 s."
     assert 900 <= attempt.duration_ms < 3000
     receiver.release()
     assert send_now(sent).state == "succeeded"
+
+
+def test_a_receiver_that_trickles_its_answer_is_cut_off_when_the_total_time_is_up(subscription, receiver, order_events):
+    receiver.answers = ["trickle"]  # every read gets a byte well within the read timeout
+    [delivery_id] = fan_out_all()
+
+    sent = send_now(Delivery.objects.get(pk=delivery_id))
+
+    [attempt] = sent.attempts.all()
+    assert (attempt.response_status, attempt.error) == (None, "No complete answer within 1 s.")
+    assert 900 <= attempt.duration_ms < 2000
+    assert sent.state == "pending"
+    receiver.release()
+    assert send_now(sent).state == "succeeded"  # the cut connection is not reused
 
 
 def test_a_receiver_that_is_not_listening_is_a_failure(hooks_client, make_order):
@@ -321,3 +335,13 @@ def test_the_body_is_compact_json_exactly_as_signed(hooks_client, receiver, orde
 
     body = receiver.requests[0]["body"]
     assert body == json.dumps(order_events[0].payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def test_beat_runs_the_sweeper_often():
+    from django.conf import settings
+
+    from stream_portal.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["webhooks-sweep"]
+    assert entry == {"task": "webhooks.tasks.sweep", "schedule": 15.0}
+    assert entry["task"] in app.tasks

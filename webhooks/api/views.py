@@ -5,11 +5,12 @@ Every object belongs to the API client that created it; another client's is 404.
 
 from django.db import transaction
 from django.db.models import Prefetch
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
@@ -43,6 +44,18 @@ class Pagination(CursorPagination):
     ordering = "-id"
 
 
+class OwnObjectMixin:
+    """Another client's object, like one that does not exist, is 404 with a plain message."""
+
+    not_found = "Not found."
+
+    def get_object(self):
+        try:
+            return super().get_object()
+        except Http404:
+            raise NotFound(self.not_found)
+
+
 def queue_after_commit(ids):
     transaction.on_commit(lambda: tasks.enqueue(ids))
 
@@ -62,7 +75,8 @@ def queue_after_commit(ids):
     ),
     destroy=extend_schema(summary="Delete a webhook subscription and its deliveries", parameters=[ID]),
 )
-class SubscriptionViewSet(viewsets.ModelViewSet):
+class SubscriptionViewSet(OwnObjectMixin, viewsets.ModelViewSet):
+    not_found = "No such webhook subscription."
     read_scope = write_scope = MANAGE
     serializer_class = SubscriptionSerializer
     pagination_class = Pagination
@@ -134,7 +148,8 @@ class SubscriptionViewSet(viewsets.ModelViewSet):
     ),
     retrieve=extend_schema(summary="One webhook delivery with its attempts", parameters=[ID]),
 )
-class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class DeliveryViewSet(OwnObjectMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    not_found = "No such webhook delivery."
     read_scope = write_scope = MANAGE
     serializer_class = DeliverySerializer
     pagination_class = Pagination

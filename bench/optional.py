@@ -1,0 +1,429 @@
+"""Figures for features other engineers are still building: each is measured when its feature is
+there (its URL answers) and shown as "not available yet" otherwise. The shapes follow the product
+contract (docs/api.md, docs/import.md, docs/webhooks.md, docs/dashboard.md):
+
+- CSV import: `POST /api/v1/orders/import/` (multipart `file`, Stream layout), followed at
+  `GET /api/v1/import-jobs/{id}/` until `done`; orders/s against raw COPY of the same rows.
+- Dashboard list: `/orders/?status=ready&sort=required_date` as a logged-in office user, and with
+  a search term (order-number prefix, postal code); req/s and p99 against the naive list.
+- Webhook fan-out: a subscription to `order.created` pointing at a local receiver, a burst of
+  orders, deliveries per second per Celery process and commit-to-receipt p99.
+- Inbound events: `order.planned` events for ready orders, signed per Standard Webhooks, posted to
+  `/webhooks/inbound/bench/`; events/s answered `applied`.
+"""
+
+import csv
+import http.client
+import io
+import json
+import secrets
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from http.cookies import SimpleCookie
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlencode
+
+import psycopg
+
+from . import load
+from .stats import Figure
+
+IMPORT_COLUMNS = (
+    "Order_No,Cust_Ord_No,Order_Date,Retailer,Service_Lv,Del_Name,Del_Addr_1,Del_Addr_2,Del_Addr_3,Del_Town,"
+    "Del_County,Postal_Code,Ctry_Code,Lat,Long,Contact_Tel_1,Contact_Tel_2,Contact_Tel_Mob,Contact_Email,"
+    "Order_Notes,Driver_Notes,Assembly,Assy_Time,Unload_Time,Required_Date,Required_Time_F,Required_Time_T,"
+    "Item_Code,Item_Desc,Item_Qty,Item_Wgt,Item_Vol,Item_Onhand_Date,Stock_Location,Delivery_Method"
+).split(",")
+
+
+@dataclass
+class Context:
+    args: Any
+    env: dict
+    wrk: str
+    product: Any
+    baseline: Any
+    log: Any
+    log_dir: Any
+    run_id: str
+    figures: dict
+    manage: Any
+    http: Any
+    stop_worker: Any
+    start_worker: Any
+
+
+def _answers(context, method, path, body=None, headers=None):
+    """True when the product routes the path with this method (not 404, not 405)."""
+    status, _ = context.http(method, context.product.base + path, body, headers or {})
+    return status not in (404, 405)
+
+
+def measure_all(context):
+    figures = []
+    for name, unit, target, detect, measure in MEASURES:
+        figure = Figure(name, unit, target=target)
+        try:
+            present = detect(context)
+        except Exception as exc:  # noqa: BLE001 - a feature half-built must not stop the bench
+            present = False
+            figure.note = f"detection failed: {exc}"
+        if not present:
+            figure.note = figure.note or "feature not built yet"
+            context.log(f"   {name}: not available yet")
+            figures.append(figure)
+            continue
+        extra = []
+        try:
+            extra = measure(context, figure) or []
+            context.log(f"   {name}: {figure.summary()}")
+        except Exception as exc:  # noqa: BLE001
+            figure.samples.clear()
+            figure.note = f"measurement failed: {exc}"
+            context.log(f"   {name}: measurement failed: {exc}")
+        figures.append(figure)
+        figures.extend(extra)
+    return figures
+
+
+# --- CSV import ---------------------------------------------------------------------------------
+
+
+def import_csv(prefix, orders, rows_per_order=2):
+    required = (date.today() + timedelta(days=7)).strftime("%d/%m/%Y")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(IMPORT_COLUMNS)
+    for n in range(orders):
+        for item in range(rows_per_order):
+            row = dict.fromkeys(IMPORT_COLUMNS, "")
+            row.update(
+                Order_No=f"{prefix}-{n:06d}",
+                Item_Code=f"SKU-{item}",
+                Item_Desc="Item",
+                Item_Qty="1",
+                Stock_Location="MAN",
+                Delivery_Method="BHM-2MAN",
+                Assembly="No",
+            )
+            if item == 0:
+                row.update(
+                    Order_Date="TODAY",
+                    Service_Lv="2MAN-ROC",
+                    Del_Name=f"Customer {n}",
+                    Del_Addr_1="1 High Street",
+                    Del_Town="Birmingham",
+                    Postal_Code="B2 4QA",
+                    Ctry_Code="GB",
+                    Contact_Tel_Mob="07700900123",
+                    Required_Date=required,
+                )
+            writer.writerow([row[c] for c in IMPORT_COLUMNS])
+    return out.getvalue().encode()
+
+
+def multipart(field, filename, content):
+    boundary = "bench" + secrets.token_hex(8)
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+            f"Content-Type: text/csv\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def _detect_import(context):
+    return _answers(context, "POST", "/api/v1/orders/import/", b"", context.product.headers)
+
+
+def _measure_import(context, figure):
+    figure.baseline = "raw COPY"
+    figure.baseline_samples = list(context.figures["copy"].samples)
+    orders = context.args.import_orders
+    for trial in range(context.args.trials):
+        content = import_csv(f"{context.run_id}I{trial}", orders)
+        body, content_type = multipart("file", "bench.csv", content)
+        started = time.perf_counter()
+        status, answer = context.http(
+            "POST",
+            context.product.base + "/api/v1/orders/import/",
+            body,
+            {**context.product.headers, "Content-Type": content_type},
+        )
+        if status not in (200, 201, 202):
+            raise RuntimeError(f"import answered {status}: {answer[:300]!r}")
+        job = json.loads(answer)
+        deadline = time.monotonic() + 1800
+        while job["state"] not in ("done", "failed"):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the import job did not finish within 30 minutes")
+            time.sleep(0.5)
+            status, answer = context.http(
+                "GET", f"{context.product.base}/api/v1/import-jobs/{job['id']}/", None, context.product.headers
+            )
+            job = json.loads(answer)
+        seconds = time.perf_counter() - started
+        if job["state"] != "done" or job.get("errors"):
+            raise RuntimeError(f"import job ended {job['state']} with errors {job.get('errors', [])[:3]}")
+        figure.samples.append(len(job["created"]) / seconds)
+    figure.unit = f"orders/s ({orders:,} orders, {orders * 2:,} rows)"
+
+
+# --- Dashboard list -----------------------------------------------------------------------------
+
+
+def _detect_dashboard(context):
+    return _answers(context, "GET", "/orders/")
+
+
+def _login_cookie(context):
+    context.manage(
+        {**context.env, "DJANGO_SUPERUSER_PASSWORD": "bench-only-" + context.run_id},
+        "createsuperuser",
+        "--noinput",
+        "--username",
+        "bench",
+        "--email",
+        "bench@example.com",
+    )
+    host, port = context.product.base.split("//")[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    conn.request("GET", "/accounts/login/")
+    response = conn.getresponse()
+    page = response.read().decode()
+    cookies = SimpleCookie()
+    for header in response.headers.get_all("Set-Cookie") or []:
+        cookies.load(header)
+    token = page.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+    form = urlencode({"username": "bench", "password": "bench-only-" + context.run_id, "csrfmiddlewaretoken": token})
+    conn.request(
+        "POST",
+        "/accounts/login/",
+        form,
+        {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": f"csrftoken={cookies['csrftoken'].value}",
+            "Referer": context.product.base + "/accounts/login/",
+        },
+    )
+    response = conn.getresponse()
+    response.read()
+    for header in response.headers.get_all("Set-Cookie") or []:
+        cookies.load(header)
+    if "sessionid" not in cookies:
+        raise RuntimeError(f"could not log in to the office pages (answer {response.status})")
+    return f"sessionid={cookies['sessionid'].value}"
+
+
+def _measure_dashboard(context, figure):
+    cookie = _login_cookie(context)
+    naive = context.figures["list_rps"]
+    variants = [
+        (figure, "/orders/?status=ready&sort=required_date"),
+        (Figure("dashboard list, search order-no prefix", "req/s", target="≥ 2× naive"), "/orders/?q=BN-00012"),
+        (Figure("dashboard list, search postal code", "req/s", target="≥ 2× naive"), "/orders/?q=B12"),
+    ]
+    p99 = Figure(
+        "dashboard list p99, status + sort",
+        "ms",
+        higher_is_better=False,
+        target="< 100",
+        baseline="naive list",
+        baseline_samples=list(context.figures["list_p99"].baseline_samples),
+    )
+    for fig, path in variants:
+        fig.baseline, fig.baseline_samples = "naive list", list(naive.baseline_samples)
+        for _ in range(context.args.trials):
+            report = load.run_wrk(
+                context.wrk,
+                context.product.base + path,
+                "get.lua",
+                [1],
+                duration=context.args.duration,
+                connections=context.args.connections,
+                headers={"Cookie": cookie},
+            )
+            if report["errors"]:
+                raise RuntimeError(f"{path}: {report['errors']} errors under load")
+            fig.samples.append(report["rps"])
+            if fig is figure:
+                p99.samples.append(report["p99_us"] / 1000)
+    return [p99, *(fig for fig, _ in variants[1:])]
+
+
+# --- Webhook fan-out ----------------------------------------------------------------------------
+
+
+class Receiver:
+    """A local webhook receiver: answers 204 and notes when each delivery arrived."""
+
+    def __init__(self, port):
+        self.arrivals = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the http.server API
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                now = datetime.now(UTC)
+                self.send_response(204)
+                self.end_headers()
+                try:
+                    sent = datetime.fromisoformat(json.loads(body)["timestamp"])
+                except (ValueError, KeyError):
+                    sent = None
+                with receiver.lock:
+                    receiver.arrivals.append((now, sent))
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _detect_webhooks(context):
+    return _answers(context, "GET", "/api/v1/webhook-subscriptions/", None, context.product.headers)
+
+
+def _measure_webhooks(context, figure):
+    port = context.args.port + 2
+    receiver = Receiver(port)
+    headers = {**context.product.headers, "Content-Type": "application/json"}
+    subscription = {"url": f"http://127.0.0.1:{port}/hook", "event_types": ["order.created"], "description": "bench"}
+    status, answer = context.http(
+        "POST", context.product.base + "/api/v1/webhook-subscriptions/", json.dumps(subscription).encode(), headers
+    )
+    if status != 201:
+        receiver.close()
+        raise RuntimeError(f"creating a subscription answered {status}: {answer[:300]!r}")
+    sub_id = json.loads(answer)["id"]
+    latency = Figure("webhook commit-to-receipt p99", "ms", higher_is_better=False, target="< 1000")
+
+    def post_orders(name, count):
+        body = bodies.bulk("product", count).replace("@@", name)
+        status, answer = context.http("POST", context.product.base + "/api/v1/orders/bulk/", body.encode(), headers)
+        if status != 200:
+            raise RuntimeError(f"bulk create answered {status}: {answer[:300]!r}")
+
+    def arrivals_of(count):
+        deadline = time.monotonic() + 300
+        while len(receiver.arrivals) < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with receiver.lock:
+            arrivals = sorted(receiver.arrivals)
+            receiver.arrivals.clear()
+        if len(arrivals) < count:
+            raise RuntimeError(f"only {len(arrivals)} of {count} deliveries arrived within 5 minutes")
+        return arrivals
+
+    try:
+        from . import bodies
+
+        count = context.args.webhook_events
+        for trial in range(context.args.trials):
+            # Throughput: events recorded while the worker is stopped, then delivered as fast as it can.
+            context.stop_worker()
+            with receiver.lock:
+                receiver.arrivals.clear()
+            post_orders(f"{context.run_id}W{trial}", count)
+            context.start_worker()
+            arrivals = arrivals_of(count)
+            span = (arrivals[-1][0] - arrivals[0][0]).total_seconds() or 1e-3
+            figure.samples.append((count - 1) / span / context.args.celery_concurrency)
+            # Latency: events delivered while they are being made (as fast as bulk create makes them).
+            post_orders(f"{context.run_id}L{trial}", count)
+            delays = sorted((got - sent).total_seconds() * 1000 for got, sent in arrivals_of(count) if sent)
+            latency.samples.append(delays[min(len(delays) - 1, int(len(delays) * 0.99))])
+    finally:
+        context.http(
+            "PATCH",
+            f"{context.product.base}/api/v1/webhook-subscriptions/{sub_id}/",
+            json.dumps({"active": False}).encode(),
+            headers,
+        )
+        receiver.close()
+    return [latency]
+
+
+# --- Inbound events -----------------------------------------------------------------------------
+
+
+def _detect_inbound(context):
+    return _answers(context, "POST", "/webhooks/inbound/bench/", b"{}", {"Content-Type": "application/json"})
+
+
+def _measure_inbound(context, figure):
+    from standardwebhooks import Webhook
+
+    secret = context.manage(context.env, "create_inbound_source", "bench").split()[-1]
+    signer = Webhook(secret)
+    count = context.args.inbound_events
+    with psycopg.connect(context.args.database_url) as conn:
+        ready = [
+            r[0]
+            for r in conn.execute(
+                "SELECT order_no FROM orders_order WHERE status = 'ready' AND order_no LIKE 'BN-%%'"
+                " ORDER BY id LIMIT %s",
+                [count * context.args.trials],
+            )
+        ]
+    if len(ready) < count * context.args.trials:
+        raise RuntimeError(f"only {len(ready)} ready orders to plan; load more with --orders")
+    host, port = context.product.base.split("//")[1].split(":")
+    local = threading.local()
+
+    def send(order_no):
+        payload = json.dumps(
+            {
+                "type": "order.planned",
+                "timestamp": datetime.now(UTC).isoformat(),
+                "data": {"order_no": order_no, "planned_date": date.today().isoformat(), "route_ref": "BENCH-1"},
+            }
+        )
+        msg_id = "msg_" + secrets.token_hex(12)
+        now = datetime.now(UTC)
+        headers = {
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": signer.sign(msg_id, now, payload),
+            "Content-Type": "application/json",
+        }
+        if not hasattr(local, "conn"):
+            local.conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        local.conn.request("POST", "/webhooks/inbound/bench/", payload, headers)
+        response = local.conn.getresponse()
+        answer = response.read()
+        return response.status, answer
+
+    for trial in range(context.args.trials):
+        batch = ready[trial * count : (trial + 1) * count]
+        started = time.perf_counter()
+        with ThreadPoolExecutor(context.args.connections) as pool:
+            results = list(pool.map(send, batch))
+        seconds = time.perf_counter() - started
+        applied = sum(1 for status, answer in results if status == 200 and b'"applied"' in answer)
+        if applied < len(batch):
+            bad = [r for r in results if not (r[0] == 200 and b'"applied"' in r[1])][:3]
+            raise RuntimeError(f"{len(batch) - applied} of {len(batch)} events not applied: {bad}")
+        figure.samples.append(applied / seconds)
+
+
+MEASURES = [
+    ("CSV import, Stream layout", "orders/s", "≥ 0.5× raw COPY", _detect_import, _measure_import),
+    ("dashboard list, status + sort", "req/s", "≥ 2× naive", _detect_dashboard, _measure_dashboard),
+    ("webhook fan-out", "deliveries/s/process", "≥ 270", _detect_webhooks, _measure_webhooks),
+    ("inbound events applied", "events/s", "≥ 300", _detect_inbound, _measure_inbound),
+]

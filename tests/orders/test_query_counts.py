@@ -1,0 +1,62 @@
+"""Statement counts of the hot API paths, pinned so they cannot creep back up.
+
+Counted as Django sends them inside the test's transaction: every `transaction.atomic` is a
+SAVEPOINT/RELEASE pair here, and BEGIN, COMMIT and the connection health check are not seen.
+`bin/bench` reports the production round trips (docs/performance.md has both). The numbers are
+today's, measured; lower them as the create path gets faster, never raise them.
+"""
+
+import pytest
+
+from orders.models import Order
+from tests.conftest import line, order_body
+
+URL = "/api/v1/orders/"
+CREATE_STATEMENTS = 38
+BULK_STATEMENTS_FOR_10 = 331
+LIST_STATEMENTS = 7
+
+
+def trunked_order(order_no):
+    """One line whose stock is at MAN and whose fleet is BHM's: the create makes a stock movement."""
+    return order_body(order_no, lines=[line(1, stock="MAN", fleet="BHM-VANS")])
+
+
+@pytest.fixture
+def warm(alice_api, depots):
+    """One create first, so lazily loaded state (content types, caches) is not counted."""
+    assert alice_api.post(URL, trunked_order("SO-WARM"), headers={"Idempotency-Key": "warm"}).status_code == 201
+    return alice_api
+
+
+def test_a_create_with_a_movement_and_an_idempotency_key_sends_a_fixed_number_of_statements(
+    warm, django_assert_num_queries
+):
+    with django_assert_num_queries(CREATE_STATEMENTS):
+        response = warm.post(URL, trunked_order("SO-1"), headers={"Idempotency-Key": "k-1"})
+
+    assert response.status_code == 201, response.json()
+    assert len(response.json()["movements"]) == 1
+
+
+def test_a_bulk_create_of_ten_orders_sends_a_fixed_number_of_statements(warm, django_assert_num_queries):
+    body = [trunked_order(f"SO-B{n}") for n in range(10)]
+
+    with django_assert_num_queries(BULK_STATEMENTS_FOR_10):
+        response = warm.post(f"{URL}bulk/", body)
+
+    assert response.status_code == 200
+    assert [r["result"] for r in response.json()["results"]] == ["created"] * 10
+
+
+@pytest.mark.parametrize("orders", [3, 30])
+def test_a_list_page_sends_the_same_number_of_statements_whatever_its_size(warm, orders, django_assert_num_queries):
+    for n in range(orders):
+        assert warm.post(URL, trunked_order(f"SO-L{n}")).status_code == 201
+
+    with django_assert_num_queries(LIST_STATEMENTS):
+        response = warm.get(URL, {"page_size": 50})
+
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == orders + 1
+    assert Order.objects.count() == orders + 1
