@@ -37,12 +37,15 @@ STATUS_COUNTS_FLOOR_SECONDS = 10
 STATUS_COUNTS_KEY = "office:order-status-counts"
 
 
-def _int(value, default, *, allowed=None, minimum=1):
+def _int(value, default, *, allowed=None, minimum=1, maximum=1_000_000):
+    """A whole number from the query or form, or `default` when it is missing, odd or out of range."""
     try:
         number = int(value)
     except (TypeError, ValueError):
         return default
     if allowed is not None and number not in allowed:
+        return default
+    if number > maximum:
         return default
     return max(number, minimum)
 
@@ -92,7 +95,7 @@ COLUMNS = [
     ("Required", "required_date"),
     ("Service", None),
     ("Status", "status"),
-    ("Driver notes", None),
+    ("Notes for the driver", None),
 ]
 
 
@@ -689,6 +692,8 @@ def order_note(request, order_no, field):
         raise Http404("No such note.")
     order = _get_order(order_no)
     context = {"order": order, "field": field, "value": getattr(order, field), "original": getattr(order, field)}
+    # Editors opened from the list show which note they are; the detail page has headings instead.
+    context["labelled"] = request.GET.get("labelled") == "1" or request.POST.get("labelled") == "1"
     context["last_change"] = order.note_changes.filter(field=field).order_by("-at", "-id").first()
     if request.method == "GET":
         if request.GET.get("show"):
@@ -757,7 +762,7 @@ def order_move_status(request, order_no):
     order = _get_order(order_no)
     form = StatusMoveForm(request.POST)
     if not form.is_valid():
-        return _detail_with_error(request, order, "Choose the new status and write the reason.", form=form)
+        return _detail_with_error(request, order, "Choose the new status and write the reason.", form=form, status=400)
     target = form.cleaned_data["target"]
     if target not in dict(_status_targets(order)):
         return _detail_with_error(
@@ -788,11 +793,11 @@ def order_move_status(request, order_no):
     return _saved(request, order, f"Order {order.order_no} is now {Order.Status(target).label.lower()}.")
 
 
-def _detail_with_error(request, order, message, form=None):
+def _detail_with_error(request, order, message, form=None, status=409):
     order.refresh_from_db()
     context = _detail_context(order)
     context.update(action_error=message, status_form=form)
     template = "orders/order_detail.html"
     if request.htmx:
         template += "#actions"
-    return render(request, template, context, status=409)
+    return render(request, template, context, status=status)

@@ -380,3 +380,34 @@ def test_status_counts_follow_changes_but_not_more_often_than_the_floor(office, 
         traveller.shift(11)
         page = office.get("/orders/").content.decode()
         assert "Ready to plan 0</span>" in page and "Cancelled 1</span>" in page
+
+
+def test_location_instructions_are_edited_from_the_list_too(office, make_order):
+    make_order("SO-1")
+    page = office.get("/orders/").content.decode()
+    assert 'hx-get="/orders/SO-1/notes/location_instructions/?labelled=1"' in page
+    editor = office.get("/orders/SO-1/notes/location_instructions/", {"labelled": 1}, headers=HX).content.decode()
+    assert '<input type="hidden" name="labelled" value="1">' in editor
+    shown = office.post(
+        "/orders/SO-1/notes/location_instructions/",
+        {"value": "Back door", "original": "", "labelled": "1"},
+        headers=HX,
+    ).content.decode()
+    assert '<span class="note-label">Location:</span>' in shown and "Back door" in shown
+    assert Order.objects.get(order_no="SO-1").location_instructions == "Back door"
+
+
+@pytest.mark.parametrize("page", ["abc", "-3", "0", "1" + "0" * 30])
+def test_odd_page_numbers_show_the_first_page(office, make_order, page):
+    make_order("SO-1")
+    response = office.get("/orders/", {"page": page, "per_page": "7"})
+    assert response.status_code == 200
+    assert 'href="/orders/SO-1/"' in response.content.decode()
+
+
+def test_a_status_move_without_a_reason_is_a_400(office, make_order):
+    make_order("SO-1")
+    response = office.post("/orders/SO-1/status/", {"target": "planned", "reason": ""})
+    assert response.status_code == 400
+    assert "Choose the new status and write the reason." in response.content.decode()
+    assert Order.objects.get(order_no="SO-1").status == Order.Status.READY
