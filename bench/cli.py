@@ -58,7 +58,12 @@ def parse_args(argv):
     parser.add_argument(
         "--redis-url",
         default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379"),
-        help="Redis server; databases 12 (broker) and 13 (cache) are used (env BENCH_REDIS_URL)",
+        help="Redis server, without a database number (env BENCH_REDIS_URL); see --redis-dbs",
+    )
+    parser.add_argument(
+        "--redis-dbs",
+        default="12,13",
+        help="Redis databases for the Celery broker and the cache (default 12,13)",
     )
     parser.add_argument(
         "--port", type=int, default=int(os.environ.get("BENCH_PORT", "8710")), help="product port; naive +1"
@@ -74,6 +79,8 @@ def parse_args(argv):
     if args.full:
         args.orders = FULL_ORDERS
         args.import_orders = max(args.import_orders, 50_000)
+    if len(args.redis_dbs.split(",")) != 2 or not all(p.strip().isdigit() for p in args.redis_dbs.split(",")):
+        parser.error("--redis-dbs takes two database numbers, e.g. 12,13")
     if args.trials < 1 or args.orders < 1 or args.duration <= 0:
         parser.error("--trials, --orders and --duration must be positive")
     return args
@@ -138,8 +145,8 @@ def product_env(args, log_dir):
     return {
         **os.environ,
         "DATABASE_URL": args.database_url,
-        "CACHE_URL": f"{redis}/13",
-        "CELERY_BROKER_URL": f"{redis}/12",
+        "CACHE_URL": f"{redis}/{args.redis_dbs.split(',')[1]}",
+        "CELERY_BROKER_URL": f"{redis}/{args.redis_dbs.split(',')[0]}",
         "SECRET_KEY": secrets.token_urlsafe(48),
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
