@@ -1,6 +1,7 @@
 """The public tracking page /track/<token>/: what the customer sees, what nobody else learns."""
 
 import re
+from datetime import time
 
 import pytest
 from django.core.cache import cache
@@ -72,7 +73,7 @@ def assert_within_csp(response):
 
 
 def test_a_new_order_shows_its_status_town_and_postal_code_only(make_order, client):
-    order = make_order("SO-1", required_time_from="10:00", required_time_to="12:00")
+    order = make_order("SO-1", required_time_from=time(10, 0), required_time_to=time(12, 0))
     response = page(client, order)
 
     assert response.status_code == 200
