@@ -85,25 +85,25 @@ def _clean_query(params):
     return query
 
 
-# Table columns: (label, the ?sort= key it sorts by, or None).
+# Table columns: (label, the ?sort= key it sorts by, or None, hidden on narrow screens).
 COLUMNS = [
-    ("Order", "order_no"),
-    ("Customer", "customer"),
-    ("Postal code", None),
-    ("Reference", None),
-    ("Type", None),
-    ("Required", "required_date"),
-    ("Service", None),
-    ("Status", "status"),
-    ("Notes for the driver", None),
+    ("Order", "order_no", False),
+    ("Customer", "customer", False),
+    ("Postal code", None, False),
+    ("Reference", None, True),
+    ("Type", None, True),
+    ("Required", "required_date", False),
+    ("Service", None, True),
+    ("Status", "status", False),
+    ("Notes for the driver", None, False),
 ]
 
 
 def _columns(current_sort):
     """Headers with the link that sorts by them (again: the other way) and their aria-sort state."""
     columns = []
-    for label, key in COLUMNS:
-        column = {"label": label, "key": key, "next": key, "aria": None}
+    for label, key, optional in COLUMNS:
+        column = {"label": label, "key": key, "next": key, "aria": None, "optional": optional}
         if key and current_sort.lstrip("-") == key:
             descending = current_sort.startswith("-")
             column["aria"] = "descending" if descending else "ascending"
