@@ -552,10 +552,20 @@ def _saved(request, order, message):
     return redirect(url)
 
 
+def _add_line_without_javascript(request, editor):
+    """ "Add a line" posted as a plain form (no htmx): the same form again with one more row, not saved."""
+    index, line_no = editor.next_line_index(), editor.next_line_no()
+    initial = {"line_no": line_no, "quantity": 1}
+    editor.lines.append(LineForm(prefix=f"lines-{index}", initial=initial, choices=editor.choices))
+    return _editor_response(request, editor)
+
+
 @require_http_methods(["GET", "POST"])
 @office_required
 def order_new(request):
     editor = OrderEditor(request)
+    if request.method == "POST" and "add_line" in request.POST:
+        return _add_line_without_javascript(request, editor)
     if request.method == "POST":
         if _save(editor, request):
             return _saved(request, editor.order, f"Order {editor.order.order_no} created.")
@@ -568,6 +578,8 @@ def order_new(request):
 def order_edit(request, order_no):
     order = _get_order(order_no)
     editor = OrderEditor(request, order)
+    if request.method == "POST" and "add_line" in request.POST:
+        return _add_line_without_javascript(request, editor)
     if request.method == "POST":
         if _save(editor, request):
             return _saved(request, editor.order, f"Order {editor.order.order_no} saved.")

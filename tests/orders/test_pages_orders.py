@@ -411,3 +411,13 @@ def test_a_status_move_without_a_reason_is_a_400(office, make_order):
     assert response.status_code == 400
     assert "Choose the new status and write the reason." in response.content.decode()
     assert Order.objects.get(order_no="SO-1").status == Order.Status.READY
+
+
+def test_add_a_line_without_javascript_posts_the_form_back_with_one_more_row(office, depots):
+    data = form_data(add_line="1", customer_name="Typed So Far")
+    response = office.post("/orders/new/", data)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'name="lines-2-line_no" value="3"' in page and 'value="Typed So Far"' in page
+    assert "Not saved yet" not in page
+    assert not Order.objects.exists()
