@@ -7,13 +7,15 @@ from django.http import HttpResponse
 
 
 class BodySizeLimitMiddleware:
-    """Answer 413 for API and webhook bodies over API_MAX_BODY_BYTES.
+    """Answer 413 for API and webhook bodies over API_MAX_BODY_BYTES, and order files over IMPORT_MAX_BYTES.
 
     DRF's JSON parser reads the raw stream and so bypasses Django's DATA_UPLOAD_MAX_MEMORY_SIZE;
     checking Content-Length here keeps a huge body from ever being read into memory.
     """
 
-    prefixes = ("/api/", "/webhooks/")
+    prefixes = ("/api/", "/webhooks/", "/imports/")
+    # Order files may be larger than other bodies (orders/imports.py then checks the file itself).
+    import_paths = ("/api/v1/orders/import/", "/imports/")
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -24,8 +26,15 @@ class BodySizeLimitMiddleware:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
                 return self._refuse(400, "The Content-Length header is not a number.")
-            if length > settings.API_MAX_BODY_BYTES:
-                limit_mb = settings.API_MAX_BODY_BYTES // (1024 * 1024)
+            limit = settings.IMPORT_MAX_BYTES if request.path in self.import_paths else settings.API_MAX_BODY_BYTES
+            if length > limit:
+                limit_mb = limit // (1024 * 1024)
+                if request.path == "/imports/":  # the office's upload form: words, not JSON
+                    return HttpResponse(
+                        f"The file is larger than the {limit_mb} MB limit; split it in two and go back to upload it.",
+                        status=413,
+                        content_type="text/plain; charset=utf-8",
+                    )
                 return self._refuse(413, f"The request body is larger than the {limit_mb} MB limit.")
         return self.get_response(request)
 

@@ -177,6 +177,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # An unreachable server fails in seconds (requests, /healthz) unless the URL asks otherwise.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    # No statement may outlast a web worker (gunicorn's timeout is 30 s): PostgreSQL cancels it after
+    # 20 s and the request answers 503 instead of the worker being killed mid-request (docs/security.md).
+    DATABASES["default"]["OPTIONS"]["options"] = "-c statement_timeout=20000"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -241,7 +244,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["orders.api.auth.ApiClientRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_client": API_RATE_LIMIT},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["orders.api.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "orders.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "orders.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -300,8 +303,20 @@ CELERY_BEAT_SCHEDULE = {
     # Orders waiting only for a future on-hand date become ready when that date arrives.
     "release-due-orders": {"task": "stream_portal.tasks.release_due_orders", "schedule": crontab(minute="*/15")},
     "purge-idempotency-keys": {"task": "stream_portal.tasks.purge_idempotency_keys", "schedule": crontab(minute=7)},
+    # Import jobs whose enqueue was lost or whose worker died are queued again.
+    "resume-import-jobs": {"task": "stream_portal.tasks.resume_import_jobs", "schedule": crontab(minute="*/5")},
     "purge-inbound-events": {"task": "stream_portal.tasks.purge_inbound_events", "schedule": crontab(minute=37)},
 }
+
+# Order imports (docs/import.md). Blank Stock_Location / Delivery_Method cells take these codes;
+# with no default stock location, a line's stock is taken to be at its fleet's own depot.
+IMPORT_DEFAULT_STOCK_LOCATION = envstr("IMPORT_DEFAULT_STOCK_LOCATION", "")
+IMPORT_DEFAULT_DELIVERY_METHOD = envstr("IMPORT_DEFAULT_DELIVERY_METHOD", "")
+IMPORT_DEFAULT_COUNTRY = envstr("IMPORT_DEFAULT_COUNTRY", "GB")
+# An upload may be larger than other API bodies: 100,000 rows of the layout are about 30 MB.
+IMPORT_MAX_BYTES = 64 * 1024 * 1024
+# Called with a job id once the job's row is committed; orders never imports Celery itself.
+IMPORT_ENQUEUE = "stream_portal.tasks.enqueue_import_job"
 
 # Webhooks (delivered by the webhooks app).
 WEBHOOK_ALLOW_PRIVATE_URLS = envbool("WEBHOOK_ALLOW_PRIVATE_URLS", False)

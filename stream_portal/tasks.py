@@ -28,3 +28,28 @@ def purge_inbound_events():
     from webhooks.inbound import purge_expired
 
     return purge_expired()
+
+
+@shared_task
+def run_import_job(job_id):
+    """Read an uploaded order file (orders.imports.run_job). Late acknowledgement (settings) means a
+    worker that dies mid-import leaves the message queued; the job then resumes where it stopped."""
+    from orders.imports import run_job
+
+    return run_job(job_id)
+
+
+def enqueue_import_job(job_id):
+    """settings.IMPORT_ENQUEUE: called by orders.imports once the job's row has committed."""
+    run_import_job.delay(job_id)
+
+
+@shared_task
+def resume_import_jobs():
+    """Queue again the import jobs never started (lost enqueue) or whose worker went silent."""
+    from orders.imports import unfinished_jobs
+
+    ids = unfinished_jobs()
+    for job_id in ids:
+        run_import_job.delay(job_id)
+    return ids

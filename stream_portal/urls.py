@@ -22,3 +22,6 @@ urlpatterns = [
     path("track/<str:token>/", tracking.tracking_page, name="tracking"),
     path("webhooks/inbound/<str:source>/", webhook_views.inbound_event, name="inbound-event"),
 ]
+
+# Unmatched URLs under /api/ answer the API's JSON error; every other path gets the site's page.
+handler404 = "orders.api.errors.page_not_found"

@@ -37,6 +37,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
     form = SubscriptionForm
     list_display = ["id", "url", "client", "description", "active", "disabled_reason"]
     list_filter = ["active"]
+    list_select_related = ["client"]
     search_fields = ["url", "description"]
     readonly_fields = ["disabled_reason", "secret", "previous_secret_expires_at", "created_at", "updated_at"]
     actions = ["rotate_secret", "enable", "redeliver_failed_last_day", "redeliver_failed_last_week"]

@@ -42,11 +42,15 @@ USER_AGENT = "StreamPortal-Webhooks/1.0"
 
 # One statement per event: a delivery row for every active subscription that wants its type and
 # existed when it happened. ON CONFLICT makes a second run (signal and sweeper racing) a no-op.
+# On PostgreSQL the webhook-id is derived from the pair (and its timestamps, so a database started
+# afresh never repeats one): a fan-out made again after a crash gives every delivery the same id.
 _FAN_OUT_SQL = {
     "postgresql": """
         INSERT INTO webhooks_delivery
             (subscription_id, event_id, event_type, webhook_id, state, attempt_count, next_attempt_at, created_at)
-        SELECT s.id, e.id, e.type, 'msg_' || replace(gen_random_uuid()::text, '-', ''), 'pending', 0, %(now)s, %(now)s
+        SELECT s.id, e.id, e.type,
+               'msg_' || md5(e.id || '.' || s.id || '.' || e.occurred_at::text || '.' || s.created_at::text),
+               'pending', 0, %(now)s, %(now)s
         FROM orders_outboxevent e
         JOIN webhooks_subscription s
           ON s.active AND s.created_at <= e.occurred_at
@@ -70,6 +74,19 @@ _FAN_OUT_SQL = {
 }
 
 
+def _commit_without_waiting_for_the_disk():
+    """Let this transaction's commit return before its WAL is flushed (PostgreSQL's asynchronous commit).
+
+    Used where everything written can be made again: if the database crashes in the fraction of a
+    second before the flush, a fan-out is redone by the sweeper with the same webhook-ids, and a lost
+    attempt record means the delivery is sent once more with the same webhook-id, which receivers
+    drop. It saves a disk flush per event and per attempt, which is most of their cost.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 def fan_out(event_ids):
     """Make the deliveries of these outbox events (those not fanned out yet); return their ids."""
     delivery_ids = []
@@ -85,6 +102,7 @@ def fan_out(event_ids):
             )
             if cursor.rowcount != 1:
                 continue
+            _commit_without_waiting_for_the_disk()
             cursor.execute(
                 sql, {"now": now, "event": event_id, "all": json.dumps([ALL_EVENTS]), "all_type": ALL_EVENTS}
             )
@@ -355,6 +373,7 @@ def attempt(delivery_id):
 
 def _record(delivery, outcome, started):
     finished = timezone.now()
+    _commit_without_waiting_for_the_disk()
     DeliveryAttempt.objects.create(
         delivery=delivery,
         at=started,

@@ -168,7 +168,7 @@ def test_every_changelist_answers_and_runs_as_many_queries_for_fifteen_rows_as_f
     assert {label: status for label, (status, _, _) in with_fifteen.items()} == dict.fromkeys(with_fifteen, 200)
     rows = {label: (with_five[label][1], with_fifteen[label][1]) for label in ("orders.Order", "orders.StockMovement")}
     assert rows == {"orders.Order": (5, 15), "orders.StockMovement": (5, 15)}
-    assert all(with_fifteen[label][1] > with_five[label][1] for label in orders_models), "every list grew"
+    assert all(with_fifteen[label][1] > with_five[label][1] for label in orders_models), "every orders list grew"
     queries = {label: (with_five[label][2], with_fifteen[label][2]) for label in with_five}
     assert queries == {label: (n, n) for label, (n, _) in queries.items()}
 

@@ -387,7 +387,7 @@ def test_orders_all_sees_and_changes_every_clients_orders(ops_api, alice_api, wo
     assert (order["driver_notes"], order["status"], order["source"]) == (
         "Changed by ops.",
         "cancelled",
-        "api:alice-erp",
+        "api_client:alice-erp",
     )
     history = alice_api.get("/api/v1/orders/SO-1/status/").json()["history"]
     assert (history[-1]["actor"], history[-1]["note"]) == ("api_client:ops", "Ops cancelled.")
@@ -397,7 +397,7 @@ def test_an_order_created_by_ops_belongs_to_ops(ops_api, alice_api, depots):
     ops_api.post("/api/v1/orders/", order_body("OPS-1"))
 
     assert alice_api.get("/api/v1/orders/OPS-1/").status_code == 404
-    assert ops_api.get("/api/v1/orders/OPS-1/").json()["source"] == "api:ops"
+    assert ops_api.get("/api/v1/orders/OPS-1/").json()["source"] == "api_client:ops"
 
 
 # --- Rate limits --------------------------------------------------------------------------------

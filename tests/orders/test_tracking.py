@@ -98,7 +98,7 @@ def test_a_planned_order_shows_its_day_and_eta_window(make_order, client):
     assert "Planned for Tuesday 5 March 2030 Expected between 09:00 and 11:00" in text
     assert "Requested for" not in text
     # The route planner's details for the office are not the customer's business.
-    assert "BX71 KTP" not in text and "R-01" not in text
+    assert "BX71 KTP" not in text and "R-01" not in text and "Dee" not in text
 
 
 def test_a_completed_order_shows_its_proof_of_delivery(make_order, client):

@@ -9,11 +9,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.db import IntegrityError, transaction
 
 from orders import services, trunking
 from orders.domain import Actor, OrderError
 from orders.models import (
     DeliveryMethod,
+    Lane,
     Order,
     OrderGroup,
     OrderLine,
@@ -335,8 +337,8 @@ def test_running_the_rule_twice_changes_nothing(make_order):
     first = trunking.apply(order)
     second = trunking.apply(order)
 
-    assert (first.created, first.cancelled, first.changed) == ([], [], False)
-    assert (second.created, second.cancelled, second.changed) == ([], [], False)
+    assert (first.created, first.cancelled) == ([], [])
+    assert (second.created, second.cancelled) == ([], [])
     assert order.earliest_delivery_date == day(3)
     assert snapshot(order) == before
 
@@ -359,7 +361,69 @@ def test_an_update_with_identical_values_changes_nothing(make_order):
     assert reload(order).version == 1
 
 
-# --- Dispatched movements are frozen ------------------------------------------------------------
+def test_a_lane_whose_transit_days_changed_re_dates_the_pending_movement_at_the_next_change(make_order):
+    order = make_order(lines=[line(1, "MAN", "BHM-VANS")])
+    old = movement(order, "MAN→BHM")
+    Lane.objects.filter(from_location__code="MAN", to_location__code="BHM").update(transit_days=5)
+
+    services.update_order(order, actor=SYSTEM, lines=[{"line_no": 1, "description": "Blue sofa"}])
+
+    assert movements_of(order) == [
+        {**pending("MAN→BHM", TODAY, day(2), {1: 1}), "status": "cancelled"},
+        pending("MAN→BHM", TODAY, day(5), {1: 1}),
+    ]
+    assert reload(order).earliest_delivery_date == day(5)
+    old.refresh_from_db()
+    assert (old.status, old.version) == ("cancelled", 2)
+
+
+def test_a_change_to_an_order_trunked_between_depots_without_a_lane_keeps_its_movement(make_order):
+    order = make_order(lines=[line(1, "BHM", "LDS-VANS"), line(2, "BHM", "MAN-VANS")])
+    before = movements_of(order)
+
+    services.update_order(order, actor=SYSTEM, lines=[{"line_no": 1, "description": "Blue sofa"}])
+
+    assert (
+        movements_of(order)
+        == before
+        == [
+            pending("BHM→LDS", TODAY, day(1), {1: 1}),
+            pending("BHM→MAN", TODAY, day(1), {2: 1}),
+        ]
+    )
+    assert reload(order).earliest_delivery_date == day(1)
+
+
+def test_a_movement_the_rule_cancels_gets_a_new_version_for_if_match(make_order):
+    order = make_order(lines=[line(1, "MAN", "BHM-VANS")])
+    old = movement(order, "MAN→BHM")
+    assert old.version == 1
+
+    services.update_order(order, actor=SYSTEM, lines=[{"line_no": 1, "quantity": 2}])
+
+    old.refresh_from_db()
+    assert (old.status, old.version) == ("cancelled", 2)
+    assert movement(order, "MAN→BHM", status="pending").version == 1
+
+
+def test_an_order_never_has_two_pending_movements_on_one_lane(make_order):
+    # The rule keeps at most one pending movement per lane; the database holds it to that.
+    order = make_order(lines=[line(1, "MAN", "BHM-VANS")])
+    first = movement(order, "MAN→BHM")
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        StockMovement.objects.create(
+            order=order,
+            from_location=first.from_location,
+            to_location=first.to_location,
+            ship_date=TODAY,
+            due_date=day(2),
+        )
+
+    assert StockMovement.objects.filter(order=order).count() == 1
+
+
+# --- Dispatched and received movements are frozen -----------------------------------------------
 
 
 @pytest.fixture
@@ -370,6 +434,13 @@ def dispatched_order(make_order):
     return reload(order)
 
 
+@pytest.fixture
+def received_order(dispatched_order):
+    """The same order once its MAN→BHM movement was received."""
+    services.receive_movement(movement(dispatched_order, "MAN→BHM").reference, actor=SYSTEM)
+    return reload(dispatched_order)
+
+
 FROZEN_CHANGES = [
     pytest.param(lambda: [{"line_no": 1, "quantity": 3}], False, id="quantity"),
     pytest.param(lambda: [{"line_no": 1, "stock_location": location("LDS")}], False, id="stock-location"),
@@ -378,18 +449,25 @@ FROZEN_CHANGES = [
 ]
 
 
+@pytest.mark.parametrize("state", ["dispatched", "received"])
 @pytest.mark.parametrize(("lines", "replace"), FROZEN_CHANGES)
-def test_a_change_to_a_line_on_a_dispatched_movement_is_refused_and_changes_nothing(dispatched_order, lines, replace):
-    before = snapshot(dispatched_order)
+def test_a_change_to_a_line_on_a_dispatched_or_received_movement_is_refused_and_changes_nothing(
+    request, state, lines, replace
+):
+    order = request.getfixturevalue(f"{state}_order")
+    before = snapshot(order)
 
     with pytest.raises(OrderError) as caught:
-        services.update_order(dispatched_order, actor=SYSTEM, lines=lines(), replace_lines=replace)
+        services.update_order(order, actor=SYSTEM, lines=lines(), replace_lines=replace)
 
     assert caught.value.code == "movement_dispatched"
-    reference = movement(dispatched_order, "MAN→BHM").reference
-    assert reference in caught.value.message
-    assert "already dispatched" in caught.value.message
-    assert snapshot(dispatched_order) == before
+    reference = movement(order, "MAN→BHM").reference
+    what = "removed" if replace else "quantity, stock location and delivery method can no longer change"
+    assert caught.value.message.startswith(
+        f"Line 1 (SKU-1) is on stock movement {reference}, which was already {state}"
+    )
+    assert what in caught.value.message
+    assert snapshot(order) == before
 
 
 def test_a_new_line_on_the_lane_of_a_dispatched_movement_gets_a_second_movement(dispatched_order):
@@ -418,6 +496,19 @@ def test_other_lines_of_the_order_still_change_while_a_movement_is_dispatched(di
 
     assert OrderLine.objects.get(order=dispatched_order, line_no=2).quantity == 5
     assert movements_of(dispatched_order) == [{**pending("MAN→BHM", TODAY, day(2), {1: 2}), "status": "dispatched"}]
+    # The dispatched movement still decides the date, not line 1's on-hand date (today).
+    assert reload(dispatched_order).earliest_delivery_date == day(2)
+
+
+@pytest.mark.parametrize("state", ["dispatched", "received"])
+def test_after_a_change_the_earliest_date_still_counts_a_frozen_movements_due_date(request, state):
+    order = request.getfixturevalue(f"{state}_order")
+
+    services.update_order(order, actor=SYSTEM, lines=[{"line_no": 2, "on_hand_date": day(1)}])
+
+    order = reload(order)
+    assert order.earliest_delivery_date == day(2)
+    assert [m["status"] for m in movements_of(order)] == [state]
 
 
 def test_cancelling_an_order_cancels_its_pending_movements_and_leaves_dispatched_ones(make_order):

@@ -78,3 +78,35 @@ def test_the_delivery_pages_show_every_attempt(office, outbound, hooks_client, r
     assert "order.created" in listing.content.decode()
     page = detail.content.decode()
     assert "database on fire" in page and "The receiver answered 500." in page
+
+
+def test_the_changelists_take_as_many_queries_for_fifteen_rows_as_for_five(
+    office, outbound, hooks_client, receiver, make_order
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def add(numbers):
+        subscribe(hooks_client[0], receiver.url)
+        for number in numbers:
+            make_order(f"SO-CL-{number}")
+        for delivery_id in delivery.fan_out(OutboxEvent.objects.values_list("id", flat=True)):
+            send_now(Delivery.objects.get(pk=delivery_id))
+
+    def counts():
+        result = {}
+        for path in ("/admin/webhooks/subscription/", "/admin/webhooks/delivery/"):
+            office.get(path)
+            with CaptureQueriesContext(connection) as queries:
+                response = office.get(path)
+            result[path] = (response.context["cl"].result_count, len(queries))
+        return result
+
+    add(range(5))
+    five = counts()
+    add(range(5, 10))
+    fifteen = counts()
+
+    assert [rows for rows, _ in five.values()] == [1, 5]
+    assert [rows for rows, _ in fifteen.values()] == [2, 15]
+    assert {path: n for path, (_, n) in fifteen.items()} == {path: n for path, (_, n) in five.items()}

@@ -345,3 +345,18 @@ def test_beat_runs_the_sweeper_often():
     entry = settings.CELERY_BEAT_SCHEDULE["webhooks-sweep"]
     assert entry == {"task": "webhooks.tasks.sweep", "schedule": 15.0}
     assert entry["task"] in app.tasks
+
+
+def test_a_fan_out_made_again_after_a_lost_commit_gives_the_same_webhook_ids(hooks_client, receiver, make_order):
+    # Fan-outs commit without waiting for the disk; if a database crash loses one, the sweeper makes it again
+    # and receivers must be able to recognise anything already sent.
+    subscribe(hooks_client[0], receiver.url)
+    subscribe(hooks_client[0], receiver.url, ["order.created"])
+    make_order("SO-AGAIN")
+    first = dict(Delivery.objects.filter(pk__in=fan_out_all()).values_list("subscription_id", "webhook_id"))
+    Delivery.objects.all().delete()
+    FanOut.objects.all().delete()
+
+    again = dict(Delivery.objects.filter(pk__in=fan_out_all()).values_list("subscription_id", "webhook_id"))
+
+    assert again == first and len(set(first.values())) == 2
