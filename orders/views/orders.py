@@ -85,25 +85,25 @@ def _clean_query(params):
     return query
 
 
-# Table columns: (label, the ?sort= key it sorts by, or None).
+# Table columns: (label, the ?sort= key it sorts by, or None, hidden on narrow screens).
 COLUMNS = [
-    ("Order", "order_no"),
-    ("Customer", "customer"),
-    ("Postal code", None),
-    ("Reference", None),
-    ("Type", None),
-    ("Required", "required_date"),
-    ("Service", None),
-    ("Status", "status"),
-    ("Notes for the driver", None),
+    ("Order", "order_no", False),
+    ("Customer", "customer", False),
+    ("Postal code", None, False),
+    ("Reference", None, True),
+    ("Type", None, True),
+    ("Required", "required_date", False),
+    ("Service", None, True),
+    ("Status", "status", False),
+    ("Notes for the driver", None, False),
 ]
 
 
 def _columns(current_sort):
     """Headers with the link that sorts by them (again: the other way) and their aria-sort state."""
     columns = []
-    for label, key in COLUMNS:
-        column = {"label": label, "key": key, "next": key, "aria": None}
+    for label, key, optional in COLUMNS:
+        column = {"label": label, "key": key, "next": key, "aria": None, "optional": optional}
         if key and current_sort.lstrip("-") == key:
             descending = current_sort.startswith("-")
             column["aria"] = "descending" if descending else "ascending"
@@ -552,10 +552,20 @@ def _saved(request, order, message):
     return redirect(url)
 
 
+def _add_line_without_javascript(request, editor):
+    """ "Add a line" posted as a plain form (no htmx): the same form again with one more row, not saved."""
+    index, line_no = editor.next_line_index(), editor.next_line_no()
+    initial = {"line_no": line_no, "quantity": 1}
+    editor.lines.append(LineForm(prefix=f"lines-{index}", initial=initial, choices=editor.choices))
+    return _editor_response(request, editor)
+
+
 @require_http_methods(["GET", "POST"])
 @office_required
 def order_new(request):
     editor = OrderEditor(request)
+    if request.method == "POST" and "add_line" in request.POST:
+        return _add_line_without_javascript(request, editor)
     if request.method == "POST":
         if _save(editor, request):
             return _saved(request, editor.order, f"Order {editor.order.order_no} created.")
@@ -568,6 +578,8 @@ def order_new(request):
 def order_edit(request, order_no):
     order = _get_order(order_no)
     editor = OrderEditor(request, order)
+    if request.method == "POST" and "add_line" in request.POST:
+        return _add_line_without_javascript(request, editor)
     if request.method == "POST":
         if _save(editor, request):
             return _saved(request, editor.order, f"Order {editor.order.order_no} saved.")

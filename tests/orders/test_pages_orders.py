@@ -411,3 +411,48 @@ def test_a_status_move_without_a_reason_is_a_400(office, make_order):
     assert response.status_code == 400
     assert "Choose the new status and write the reason." in response.content.decode()
     assert Order.objects.get(order_no="SO-1").status == Order.Status.READY
+
+
+def test_add_a_line_without_javascript_posts_the_form_back_with_one_more_row(office, depots):
+    data = form_data(add_line="1", customer_name="Typed So Far")
+    response = office.post("/orders/new/", data)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'name="lines-2-line_no" value="3"' in page and 'value="Typed So Far"' in page
+    assert "Not saved yet" not in page
+    assert not Order.objects.exists()
+
+
+def test_editing_a_multi_order_changes_its_legs_through_the_services(office, depots):
+    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    data = form_data(order_type="multi", line1="", postal_code="", town="")
+    legs = {
+        "lines-0-sequence": "1",
+        "lines-1-sequence": "2",
+        "groups-0-sequence": "1",
+        "groups-0-group_type": "delivery",
+        "groups-0-line1": "1 High Street",
+        "groups-0-postal_code": "B2 4QA",
+        "groups-0-country": "GB",
+        "groups-0-required_date": tomorrow,
+        "groups-1-sequence": "2",
+        "groups-1-group_type": "delivery",
+        "groups-1-line1": "9 Low Road",
+        "groups-1-postal_code": "M1 1AA",
+        "groups-1-country": "GB",
+    }
+    assert office.post("/orders/new/", {**data, **legs}).status_code == 302
+    page = office.get("/orders/SO-9/edit/").content.decode()
+    assert 'name="groups-1-postal_code" value="M1 1AA"' in page and 'name="lines-1-sequence" value="2"' in page
+    edit = {k: v for k, v in {**data, **legs}.items() if k not in ("order_no", "order_type")}
+    edit.update({"version": "1", "groups-1-postal_code": "m2 2bb", "groups-1-group_type": "collection"})
+    response = office.post("/orders/SO-9/edit/", edit)
+    assert response.status_code == 302, response.content.decode()
+    order = Order.objects.get(order_no="SO-9")
+    leg = order.groups.get(sequence=2)
+    assert (leg.postal_code, leg.group_type) == ("M2 2BB", "collection")
+    bad = {**edit, "version": str(order.version), "groups-1-postal_code": "NOPE"}
+    response = office.post("/orders/SO-9/edit/", bad)
+    assert response.status_code == 422
+    assert 'id="id_groups-1-postal_code_error"' in response.content.decode()
+    assert order.groups.get(sequence=2).postal_code == "M2 2BB"
