@@ -7,6 +7,8 @@ from itertools import count
 
 import pytest
 
+from orders import services
+from orders.domain import Actor
 from orders.models import (
     DeliveryMethod,
     FailureReason,
@@ -20,7 +22,7 @@ from orders.models import (
     StockLocation,
     StockMovement,
 )
-from tests.conftest import order_body
+from tests.conftest import order_body, order_input
 
 HOSTILE = {
     "lone-surrogate": "\ud800",
@@ -174,8 +176,11 @@ def writes():
     cases.append(
         ("patch-group:address.town", lambda v: ("patch", "/api/v1/orders/SO-1/groups/1/", {"address": {"town": v}}))
     )
-    cases.append(("cancel:note", lambda v: ("post", "/api/v1/orders/SO-2/cancel/", {"note": v})))
-    cases.append(("dispatch:note", lambda v: ("post", "/api/v1/stock-movements/MV-REF/dispatch/", {"note": v})))
+    # Cancelling and dispatching happen once: each string gets a fresh order or movement.
+    cases.append(("cancel:note", lambda v: ("post", f"/api/v1/orders/{_fresh_order().order_no}/cancel/", {"note": v})))
+    cases.append(
+        ("dispatch:note", lambda v: ("post", f"/api/v1/stock-movements/{_fresh_movement()}/dispatch/", {"note": v}))
+    )
     reference = {
         "stock-locations": {"code": None, "name": "Depot", "address": {"line1": "1 Road", "town": "Town"}},
         "delivery-methods": {"code": None, "name": "Vans", "depot": "BHM"},
@@ -212,6 +217,15 @@ def writes():
             )
         )
     return cases
+
+
+def _fresh_order(**overrides):
+    return services.create_order(actor=Actor.system(), **order_input(order_body(f"F-{next(_serial)}", **overrides)))
+
+
+def _fresh_movement():
+    order = _fresh_order(lines=[{**order_body()["lines"][0], "stock_location": "MAN"}])
+    return StockMovement.objects.get(order=order).reference
 
 
 def _patch_base(path):
