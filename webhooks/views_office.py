@@ -10,6 +10,8 @@ The order detail page (an `orders` template) loads `order_deliveries` with `hx-g
 never imports `webhooks`, it only names this URL, so the dependency still points one way.
 """
 
+import json
+
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -258,6 +260,9 @@ def order_deliveries(request, order_no):
         .prefetch_related(Prefetch("attempts", queryset=DeliveryAttempt.objects.order_by("id")))
         .order_by("-id")[: ORDER_DELIVERIES_SHOWN + 1]
     )
+    for found in deliveries:
+        attempts = list(found.attempts.all())
+        found.attempt_total, found.last_attempt = len(attempts), attempts[-1] if attempts else None
     context = {
         "order": order,
         "deliveries": deliveries[:ORDER_DELIVERIES_SHOWN],
@@ -323,11 +328,26 @@ def inbound_source_active(request, pk):
     return redirect("webhooks:inbound_sources")
 
 
+def _in_words(reason):
+    """A refused event's reason is the JSON error the sender got; the office reads its words."""
+    try:
+        data = json.loads(reason)
+    except ValueError:
+        return reason
+    if isinstance(data, dict) and set(data) == {"detail"}:
+        return str(data["detail"])
+    if isinstance(data, dict):
+        return "; ".join(f"{key}: {' '.join(map(str, v)) if isinstance(v, list) else v}" for key, v in data.items())
+    return reason
+
+
 @require_GET
 @admin_required
 def inbound_source_events(request, pk):
     source = get_object_or_404(InboundSource, pk=pk)
     events = InboundEvent.objects.filter(source=source).select_related("order").order_by("-received_at", "-id")
     page = Paginator(events, EVENTS_PER_PAGE).get_page(request.GET.get("page"))
+    for event in page:
+        event.reason_text = _in_words(event.reason)
     context = {"section": "settings", "source": source, "page": page}
     return render(request, "webhooks/inbound_events.html", context)
