@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -57,7 +58,12 @@ def parse_args(argv):
     parser.add_argument(
         "--redis-url",
         default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379"),
-        help="Redis server; databases 12 (broker) and 13 (cache) are used (env BENCH_REDIS_URL)",
+        help="Redis server, without a database number (env BENCH_REDIS_URL); see --redis-dbs",
+    )
+    parser.add_argument(
+        "--redis-dbs",
+        default="12,13",
+        help="Redis databases for the Celery broker and the cache (default 12,13)",
     )
     parser.add_argument(
         "--port", type=int, default=int(os.environ.get("BENCH_PORT", "8710")), help="product port; naive +1"
@@ -73,6 +79,8 @@ def parse_args(argv):
     if args.full:
         args.orders = FULL_ORDERS
         args.import_orders = max(args.import_orders, 50_000)
+    if len(args.redis_dbs.split(",")) != 2 or not all(p.strip().isdigit() for p in args.redis_dbs.split(",")):
+        parser.error("--redis-dbs takes two database numbers, e.g. 12,13")
     if args.trials < 1 or args.orders < 1 or args.duration <= 0:
         parser.error("--trials, --orders and --duration must be positive")
     return args
@@ -137,8 +145,8 @@ def product_env(args, log_dir):
     return {
         **os.environ,
         "DATABASE_URL": args.database_url,
-        "CACHE_URL": f"{redis}/13",
-        "CELERY_BROKER_URL": f"{redis}/12",
+        "CACHE_URL": f"{redis}/{args.redis_dbs.split(',')[1]}",
+        "CELERY_BROKER_URL": f"{redis}/{args.redis_dbs.split(',')[0]}",
         "SECRET_KEY": secrets.token_urlsafe(48),
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
@@ -174,16 +182,28 @@ def count_orders(database_url, prefix):
         return conn.execute("SELECT count(*) FROM orders_order WHERE order_no LIKE %s", [prefix + "%"]).fetchone()[0]
 
 
-def drain(database_url, prefix, quiet_seconds=1.0, limit=120):
-    """Wait until requests still running after wrk stopped have finished (the count stops moving)."""
-    last, since, deadline = -1, time.monotonic(), time.monotonic() + limit
-    while time.monotonic() < deadline:
-        now = count_orders(database_url, prefix)
-        if now != last:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since >= quiet_seconds:
-            return
-        time.sleep(0.3)
+def drain(target, database_url=None, prefix=None, quiet_seconds=1.0, limit=600):
+    """Wait until the requests wrk left behind have finished, so they do not slow the next figure.
+
+    When wrk stops, the requests the workers hold and those in the listen backlog still run (a bulk
+    request of 100 orders can take many seconds). First the count of orders made under `prefix`
+    must stop moving; then two light requests at a time (one per worker) must come back three
+    times in a row: they queue behind anything still waiting, so their return means the backlog
+    is empty.
+    """
+    deadline = time.monotonic() + limit
+    if prefix:
+        last, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            now = count_orders(database_url, prefix)
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet_seconds:
+                break
+            time.sleep(0.3)
+    with ThreadPoolExecutor(2) as pool:
+        for _ in range(3):
+            list(pool.map(lambda _: http("GET", target.base + target.light_path, None, target.headers), range(2)))
 
 
 class Target:
@@ -193,7 +213,7 @@ class Target:
         self.kind = kind
         self.base = base
         self.headers = headers
-        self.create_path, self.bulk_path, self.list_path = paths
+        self.create_path, self.bulk_path, self.list_path, self.light_path = paths
 
 
 def check_create(target, prefix):
@@ -270,9 +290,11 @@ def main(argv=None):
             "product",
             product_base,
             {"Authorization": f"Bearer {key}"},
-            ("/api/v1/orders/", "/api/v1/orders/bulk/", "/api/v1/orders/?page_size=50"),
+            ("/api/v1/orders/", "/api/v1/orders/bulk/", "/api/v1/orders/?page_size=50", "/api/v1/service-levels/"),
         )
-        baseline = Target("naive", naive_base, {}, ("/naive/orders/", "/naive/orders/bulk/", "/naive/orders/"))
+        baseline = Target(
+            "naive", naive_base, {}, ("/naive/orders/", "/naive/orders/bulk/", "/naive/orders/", "/naive/orders/bulk/")
+        )
 
         log("== Round trips to PostgreSQL per request (in-process probe, libpq protocol trace)")
         probes = {}
@@ -368,14 +390,16 @@ def main(argv=None):
                     connections=args.connections,
                     headers={**target.headers, "Content-Type": "application/json"},
                 )
-                _require_clean(report, f"{target.kind} create")
+                if not _require_clean(report, f"{target.kind} create"):
+                    drain(target, args.database_url, prefix)
+                    continue
                 side = "samples" if target.kind == "product" else "baseline_samples"
                 getattr(figures["create_rps"], side).append(report["rps"])
                 getattr(figures["create_p50"], side).append(report["p50_us"] / 1000)
                 getattr(figures["create_p99"], side).append(report["p99_us"] / 1000)
                 log(f"   {target.kind} create: {report['rps']:.1f} req/s, p50 {report['p50_us'] / 1000:.0f} ms, "
                     f"p99 {report['p99_us'] / 1000:.0f} ms")  # fmt: skip
-                drain(args.database_url, prefix)
+                drain(target, args.database_url, prefix)
             figures["rss_web"].samples.append(max(servers.gunicorn_worker_rss(web)))
             figures["rss_web"].baseline_samples.append(max(servers.gunicorn_worker_rss(naive)))
             figures["rss_celery"].samples.append(max(servers.celery_rss(worker)))
@@ -395,12 +419,14 @@ def main(argv=None):
                 # Orders that exist when the load stops, over the time it ran (the check's orders excluded):
                 # a bulk request can outlast a short run, and the orders it committed so far count.
                 created = count_orders(args.database_url, prefix) - args.bulk_size
-                _require_clean(report, f"{target.kind} bulk create", done=created)
+                if not _require_clean(report, f"{target.kind} bulk create", done=created):
+                    drain(target, args.database_url, prefix)
+                    continue
                 rate = created / report["seconds"]
                 side = "samples" if target.kind == "product" else "baseline_samples"
                 getattr(figures["bulk"], side).append(rate)
                 log(f"   {target.kind} bulk: {rate:.0f} orders/s ({report['requests']} requests finished)")
-                drain(args.database_url, prefix)
+                drain(target, args.database_url, prefix)
             for target in order:
                 report = load.run_wrk(
                     wrk,
@@ -411,7 +437,9 @@ def main(argv=None):
                     connections=args.connections,
                     headers=target.headers,
                 )
-                _require_clean(report, f"{target.kind} list")
+                drain(target)
+                if not _require_clean(report, f"{target.kind} list"):
+                    continue
                 side = "samples" if target.kind == "product" else "baseline_samples"
                 getattr(figures["list_rps"], side).append(report["rps"])
                 getattr(figures["list_p99"], side).append(report["p99_us"] / 1000)
@@ -478,10 +506,14 @@ def _template(log_dir, kind, shape, size=100):
 
 
 def _require_clean(report, what, done=None):
-    if (report["requests"] if done is None else done) == 0:
-        raise SystemExit(f"{what}: no request finished during the load; try a longer --duration")
+    """Any error answer stops the bench (a figure of failed requests means nothing); a run in which
+    nothing finished is left out of the figure, and said so."""
     if report["errors"]:
         raise SystemExit(f"{what}: {report['errors']} errors under load: {report}")
+    if (report["requests"] if done is None else done) == 0:
+        log(f"   {what}: nothing finished in {report['seconds']:.0f} s; this trial is left out (try --duration)")
+        return False
+    return True
 
 
 def machine(database_url):

@@ -57,7 +57,7 @@ PROFILED = [
     ("orders/trunking.py", "apply", "trunking.apply"),
     ("orders/services.py", "_history", "history rows"),
     ("orders/events.py", "record", "events.record"),
-    ("orders/api/serializers.py", "order_representation", "order representation (re-read + render)"),
+    ("orders/representation.py", "order_dict", "order representation"),
     ("orders/api/views.py", "order_response", "order_response"),
     ("rest_framework/response.py", "rendered_content", "JSON rendering of the response"),
 ]

@@ -1,4 +1,4 @@
-"""Address rules of SPEC §2: ISO 3166 country codes and postal codes normalised per country."""
+"""Address rules: ISO 3166 country codes and postal codes normalised per country."""
 
 import re
 

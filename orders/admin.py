@@ -18,7 +18,7 @@ from django.utils.html import format_html
 
 from . import services
 from .addresses import AddressError, clean_address
-from .domain import EDITABLE_STATUSES, Actor, OrderError
+from .domain import Actor, OrderError
 from .models import (
     ApiClient,
     DeliveryMethod,
@@ -59,7 +59,7 @@ class ReadOnlyMixin:
 
 
 def _clean_address(form, cleaned, *, require_complete):
-    """Check and normalise the address as the API does (SPEC §2), showing the error on its field."""
+    """Check and normalise the address as the API does, showing the error on its field."""
     try:
         cleaned.update(clean_address(cleaned, require_complete=require_complete))
     except AddressError as exc:
@@ -254,13 +254,12 @@ class OrderAdminForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         order = self.instance  # still as loaded: the form writes to it only after clean()
-        expected = cleaned.get("expected_version")
-        if expected is not None and expected != order.version:
+        if not order.version_matches(cleaned.get("expected_version")):
             raise ValidationError(
                 f"Someone changed this order since you opened it (it is now at version {order.version}). "
                 "Reload the page and make your change again."
             )
-        if set(self.changed_data) & set(services.PLAN_FIELDS) and order.status not in EDITABLE_STATUSES:
+        if set(self.changed_data) & set(services.PLAN_FIELDS) and not order.is_editable():
             raise ValidationError(
                 f"The order is {order.get_status_display().lower()}; its address and time window can no longer change."
             )

@@ -1,32 +1,33 @@
-"""The status machine of SPEC §3, the actor of a change, and the domain's one exception family."""
+"""The domain's exceptions, the actor of a change, and how a multi order's status follows its legs.
+
+The status graphs themselves live beside the statuses in models.py (`ORDER_TRANSITIONS`,
+`MOVEMENT_TRANSITIONS`, `EDITABLE_STATUSES`) with the guard methods that read them
+(`order.cancel_allowed()`, `order.is_editable()`, `movement.can_become()`); they are named here
+too, so callers import the whole status machine from one module (docs/status-machine.md).
+"""
 
 from dataclasses import dataclass
 
-from .models import Order, StatusChange, StockMovement
+from django.core.exceptions import ValidationError
+
+from .models import EDITABLE_STATUSES, MOVEMENT_TRANSITIONS, ORDER_TRANSITIONS, Order, StatusChange, actor_label
 
 S = Order.Status
+TRANSITIONS = ORDER_TRANSITIONS
 
-# Allowed order/group transitions. `planned → planned` is a re-plan (new date or route).
-# Line changes take a planned or failed order back to ready/awaiting_stock (SPEC §3).
-TRANSITIONS = {
-    S.AWAITING_STOCK: {S.READY, S.CANCELLED},
-    S.READY: {S.AWAITING_STOCK, S.PLANNED, S.CANCELLED},
-    S.PLANNED: {S.READY, S.AWAITING_STOCK, S.PLANNED, S.IN_PROGRESS, S.CANCELLED},
-    S.IN_PROGRESS: {S.COMPLETED, S.FAILED},
-    S.FAILED: {S.AWAITING_STOCK, S.READY, S.PLANNED, S.CANCELLED},
-    S.COMPLETED: set(),
-    S.CANCELLED: set(),
-}
-
-MOVEMENT_TRANSITIONS = {
-    StockMovement.Status.PENDING: {StockMovement.Status.DISPATCHED, StockMovement.Status.CANCELLED},
-    StockMovement.Status.DISPATCHED: {StockMovement.Status.RECEIVED},
-    StockMovement.Status.RECEIVED: set(),
-    StockMovement.Status.CANCELLED: set(),
-}
-
-# Statuses in which lines, address and time window may still change.
-EDITABLE_STATUSES = {S.AWAITING_STOCK, S.READY, S.PLANNED, S.FAILED}
+__all__ = [
+    "EDITABLE_STATUSES",
+    "MOVEMENT_TRANSITIONS",
+    "TRANSITIONS",
+    "Actor",
+    "InputError",
+    "OrderError",
+    "StaleEvent",
+    "TransitionNotAllowed",
+    "VersionMismatch",
+    "can_transition",
+    "derive_order_status",
+]
 
 
 class OrderError(Exception):
@@ -55,15 +56,43 @@ class StaleEvent(OrderError):
 
 
 class VersionMismatch(OrderError):
-    """If-Match named a version that is no longer current (412 in the API)."""
+    """The caller named a version that is no longer current (412 in the API)."""
 
-    def __init__(self, expected, current):
+    def __init__(self, expected, current, what="order"):
         super().__init__(
-            f"The order has changed since version {expected}; it is now at version {current}. "
+            f"The {what} has changed since version {expected}; it is now at version {current}. "
             "Fetch it again and reapply your change.",
             code="version_mismatch",
         )
         self.current = current
+
+
+class InputError(ValidationError):
+    """Input the domain refuses, naming where in the domain's own terms.
+
+    A path is a tuple such as `("customer_name",)` or `("lines", 2, "sequence")` (the third line
+    given); each door says it in its own words (the API as `lines.2.sequence`). `InputError(path,
+    message)` names one place, `InputError.at({path: message, ...})` several. It is a Django
+    ValidationError keyed by each top-level field, so forms show it on that field.
+    """
+
+    def __init__(self, path=None, message=None, *, problems=None):
+        self.problems = dict(problems) if problems is not None else {tuple(path): message}
+        by_field = {}
+        for where, text in self.problems.items():
+            by_field.setdefault(str(where[0]), []).append(text)
+        super().__init__(by_field)
+
+    @classmethod
+    def at(cls, problems):
+        return cls(problems={tuple(path): message for path, message in problems.items()})
+
+
+def check_version(obj, expected):
+    """Refuse a write whose caller read an older version of `obj` (an order or a movement)."""
+    if not obj.version_matches(expected):
+        what = "stock movement" if obj._meta.model_name == "stockmovement" else "order"
+        raise VersionMismatch(expected, obj.version, what)
 
 
 def can_transition(current, target):
@@ -118,4 +147,4 @@ class Actor:
         return cls(StatusChange.ActorKind.INBOUND_SOURCE, name)
 
     def __str__(self):
-        return "system" if self.kind == StatusChange.ActorKind.SYSTEM else f"{self.kind}:{self.label}"
+        return actor_label(self.kind, self.label)

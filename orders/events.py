@@ -1,4 +1,4 @@
-"""The outbox (SPEC §6): every change writes its events as rows in its own transaction.
+"""The outbox: every change writes its events as rows in its own transaction (docs/webhooks.md).
 
 The webhooks app listens to `event_recorded`, sent once the transaction has committed, and
 delivers the events. If the broker or a receiver is down nothing is lost: the rows are there.
@@ -9,6 +9,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from .models import OutboxEvent
+from .representation import movement_dict, order_dict
 
 # Sent after commit with `event_ids`: the ids of the OutboxEvent rows just recorded.
 event_recorded = Signal()
@@ -30,8 +31,6 @@ def record(*, order=None, order_types=(), movement_events=()):
     `order_types` are order.* types; their `data` is the order as the API returns it now, so the
     caller records events after its last change. `movement_events` are (type, movement) pairs.
     """
-    from .api.serializers import movement_representation, order_representation
-
     assert transaction.get_connection().in_atomic_block, "events are recorded inside the change's transaction"
     now = timezone.now()
     rows = []
@@ -42,8 +41,7 @@ def record(*, order=None, order_types=(), movement_events=()):
             continue
         seen.add(event_type)
         if order_data is None:
-            order_data = order_representation(order.pk)
-            order._rendered = order_data
+            order_data = order_dict(order)
         rows.append(
             OutboxEvent(type=event_type, occurred_at=now, order=order, payload=_body(event_type, now, order_data))
         )
@@ -57,7 +55,7 @@ def record(*, order=None, order_types=(), movement_events=()):
                 occurred_at=now,
                 order_id=movement.order_id,
                 movement=movement,
-                payload=_body(event_type, now, movement_representation(movement)),
+                payload=_body(event_type, now, movement_dict(movement)),
             )
         )
     if not rows:
@@ -66,14 +64,6 @@ def record(*, order=None, order_types=(), movement_events=()):
     ids = [row.pk for row in rows]
     transaction.on_commit(lambda: event_recorded.send(sender=OutboxEvent, event_ids=ids), robust=True)
     return rows
-
-
-def rendered(order):
-    """The representation `record` made of this order object, if it is still of its version."""
-    data = getattr(order, "_rendered", None)
-    if data is not None and data.get("version") == order.version:
-        return data
-    return None
 
 
 def status_event_types(old_status, new_status):

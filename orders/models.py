@@ -10,9 +10,11 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from .identifiers import CODE_MAX_LENGTH, ORDER_NO_MAX_LENGTH, validate_code, validate_order_no
+
 
 class AddressFields(models.Model):
-    """An address (SPEC §2). Valid with line1 + postal_code + country, or with lat + lng."""
+    """An address. Valid with line1 + postal_code + country, or with lat + lng (orders/addresses.py)."""
 
     line1 = models.CharField(max_length=100, blank=True)
     line2 = models.CharField(max_length=100, blank=True)
@@ -38,55 +40,62 @@ class ReferenceQuerySet(models.QuerySet):
         return self.filter(active=True)
 
 
-class StockLocation(AddressFields):
+class ReferenceData(models.Model):
+    """Reference data, addressed by a unique `code` (orders/identifiers.py says what it may hold).
+
+    Nothing is deleted: `active=False` retires a code; orders keep theirs, new lines cannot use it.
+    """
+
+    code = models.CharField(max_length=CODE_MAX_LENGTH, unique=True, validators=[validate_code])
+    active = models.BooleanField(default=True)
+
+    objects = ReferenceQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.code
+
+
+def actor_label(kind, name=""):
+    """How an actor is written everywhere (history, events, an order's `source`): `system` or `kind:name`."""
+    return "system" if kind == "system" else f"{kind}:{name}"
+
+
+class Versioned(models.Model):
+    """A row whose `version` rises on every change; writers may name the version they last read."""
+
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        abstract = True
+
+    def version_matches(self, expected):
+        """True unless the caller named a version (If-Match, a form's hidden field) that is no longer current."""
+        return expected is None or expected == self.version
+
+
+class StockLocation(ReferenceData, AddressFields):
     """A depot that holds stock and runs fleets."""
 
-    code = models.CharField(max_length=20, unique=True)
     name = models.CharField(max_length=100)
-    active = models.BooleanField(default=True)
-
-    objects = ReferenceQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["code"]
-
-    def __str__(self):
-        return self.code
 
 
-class DeliveryMethod(models.Model):
+class DeliveryMethod(ReferenceData):
     """A fleet of vehicles doing final-mile work from one depot."""
 
-    code = models.CharField(max_length=20, unique=True)
     name = models.CharField(max_length=100)
     depot = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="delivery_methods")
-    active = models.BooleanField(default=True)
-
-    objects = ReferenceQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["code"]
-
-    def __str__(self):
-        return self.code
 
 
-class ServiceLevel(models.Model):
+class ServiceLevel(ReferenceData):
     """What the customer bought: two-man delivery, room of choice, assembly..."""
 
-    code = models.CharField(max_length=20, unique=True)
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True)
     default_unload_minutes = models.PositiveIntegerField(default=0)
-    active = models.BooleanField(default=True)
-
-    objects = ReferenceQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["code"]
-
-    def __str__(self):
-        return self.code
 
 
 class Lane(models.Model):
@@ -109,20 +118,10 @@ class Lane(models.Model):
         return f"{self.from_location.code}→{self.to_location.code} ({self.transit_days}d)"
 
 
-class FailureReason(models.Model):
+class FailureReason(ReferenceData):
     """A reason a driver can give for a failed delivery."""
 
-    code = models.CharField(max_length=20, unique=True)
     description = models.CharField(max_length=200)
-    active = models.BooleanField(default=True)
-
-    objects = ReferenceQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["code"]
-
-    def __str__(self):
-        return self.code
 
 
 class ApiClient(models.Model):
@@ -188,7 +187,7 @@ class ApiClient(models.Model):
         return scope in self.scopes
 
 
-class Order(AddressFields):
+class Order(AddressFields, Versioned):
     """A customer order: a header, one or more groups (legs) and their item lines.
 
     The address and required date/time here are the order's own; for a delivery or collection
@@ -209,7 +208,7 @@ class Order(AddressFields):
         COLLECTION = "collection", "Collection"
         MULTI = "multi", "Multi-leg"
 
-    order_no = models.CharField(max_length=50, unique=True)
+    order_no = models.CharField(max_length=ORDER_NO_MAX_LENGTH, unique=True, validators=[validate_order_no])
     order_date = models.DateField(default=timezone.localdate)
     order_type = models.CharField(max_length=20, choices=Type.choices, default=Type.DELIVERY)
     customer_name = models.CharField(max_length=100)
@@ -230,7 +229,6 @@ class Order(AddressFields):
     driver_notes = models.TextField(blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.AWAITING_STOCK)
     status_changed_at = models.DateTimeField(auto_now_add=True)
-    version = models.PositiveIntegerField(default=1)
     tracking_token = models.CharField(max_length=43, unique=True, editable=False)
     earliest_delivery_date = models.DateField(null=True, blank=True)
     attempt_count = models.PositiveIntegerField(default=0)
@@ -287,15 +285,27 @@ class Order(AddressFields):
 
     @property
     def source(self):
+        """Who created it, written as actors are: `api_client:<name>`, `user:<username>` or `system`."""
         if self.source_client_id:
-            return f"api:{self.source_client.name}"
+            return actor_label(StatusChange.ActorKind.API_CLIENT, self.source_client.name)
         if self.source_user_id:
-            return f"user:{self.source_user.get_username()}"
-        return "system"
+            return actor_label(StatusChange.ActorKind.USER, self.source_user.get_username())
+        return actor_label(StatusChange.ActorKind.SYSTEM)
 
     @property
     def is_multi(self):
         return self.order_type == self.Type.MULTI
+
+    def can_become(self, target):
+        return target in ORDER_TRANSITIONS[self.status]
+
+    def cancel_allowed(self):
+        """An order can be cancelled until it is on the road; a finished one stays as it ended."""
+        return self.can_become(self.Status.CANCELLED)
+
+    def is_editable(self):
+        """Whether lines, address and time window may still change."""
+        return self.status in EDITABLE_STATUSES
 
 
 class OrderGroup(AddressFields):
@@ -326,6 +336,13 @@ class OrderGroup(AddressFields):
 
     def __str__(self):
         return f"{self.order_id}/{self.sequence}"
+
+    def can_become(self, target):
+        return target in ORDER_TRANSITIONS[self.status]
+
+    def is_editable(self):
+        """Whether this leg's address, time window and lines may still change."""
+        return self.status in EDITABLE_STATUSES
 
 
 class OrderLine(models.Model):
@@ -362,8 +379,8 @@ class OrderLine(models.Model):
         return f"{self.order_id}#{self.line_no}"
 
 
-class StockMovement(models.Model):
-    """Trunking: stock moved between depots for one order on one lane (SPEC §4)."""
+class StockMovement(Versioned):
+    """Trunking: stock moved between depots for one order on one lane (docs/trunking.md)."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -378,7 +395,6 @@ class StockMovement(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     ship_date = models.DateField()
     due_date = models.DateField()
-    version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -402,6 +418,14 @@ class StockMovement(models.Model):
     def __str__(self):
         return self.reference or f"movement {self.pk}"
 
+    def can_become(self, target):
+        return target in MOVEMENT_TRANSITIONS[self.status]
+
+    @property
+    def frozen(self):
+        """Dispatched or received: the stock has left, so its lines can no longer change."""
+        return self.status in (self.Status.DISPATCHED, self.Status.RECEIVED)
+
 
 class StockMovementLine(models.Model):
     """How much of one order line a movement carries."""
@@ -420,6 +444,31 @@ class StockMovementLine(models.Model):
 
     def __str__(self):
         return f"{self.movement_id}: {self.sku} x{self.quantity}"
+
+
+# The status machine (docs/status-machine.md): the statuses an order or a leg may move to from each
+# status. `planned → planned` is a re-plan (new date or route); a change of lines takes a planned or
+# failed order back to ready or awaiting_stock.
+_S = Order.Status
+ORDER_TRANSITIONS = {
+    _S.AWAITING_STOCK: {_S.READY, _S.CANCELLED},
+    _S.READY: {_S.AWAITING_STOCK, _S.PLANNED, _S.CANCELLED},
+    _S.PLANNED: {_S.READY, _S.AWAITING_STOCK, _S.PLANNED, _S.IN_PROGRESS, _S.CANCELLED},
+    _S.IN_PROGRESS: {_S.COMPLETED, _S.FAILED},
+    _S.FAILED: {_S.AWAITING_STOCK, _S.READY, _S.PLANNED, _S.CANCELLED},
+    _S.COMPLETED: set(),
+    _S.CANCELLED: set(),
+}
+# Statuses in which lines, address and time window may still change.
+EDITABLE_STATUSES = frozenset({_S.AWAITING_STOCK, _S.READY, _S.PLANNED, _S.FAILED})
+
+_MS = StockMovement.Status
+MOVEMENT_TRANSITIONS = {
+    _MS.PENDING: {_MS.DISPATCHED, _MS.CANCELLED},
+    _MS.DISPATCHED: {_MS.RECEIVED},
+    _MS.RECEIVED: set(),
+    _MS.CANCELLED: set(),
+}
 
 
 class StatusChange(models.Model):
@@ -457,9 +506,13 @@ class StatusChange(models.Model):
     def __str__(self):
         return f"{self.subject} {self.previous_status or '∅'}→{self.status}"
 
+    @property
+    def actor(self):
+        return actor_label(self.actor_kind, self.actor_label)
+
 
 class OutboxEvent(models.Model):
-    """An event of SPEC §6, written in the same transaction as the change that caused it.
+    """An outbound webhook event, written in the same transaction as the change that caused it.
 
     Immutable once written; the webhooks app fans it out to subscriptions.
     """

@@ -3,25 +3,26 @@
 Each function is atomic, locks the order row first (then its movements), checks the version an
 outside caller expected, writes status history for every status it changes, runs the trunking
 rule where lines may have changed, raises `version` once, and records its events in the outbox in
-the same transaction. Pages, the API and inbound webhooks all call these, so no door bypasses a rule.
+the same transaction. Pages, the API, imports and inbound webhooks all call these, so no door
+bypasses a rule. Refusals are `OrderError` (a state that forbids the change) or `InputError`
+(a value the domain refuses, naming the field); each door words them its own way.
 """
 
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from . import events, trunking
 from .domain import (
-    EDITABLE_STATUSES,
-    MOVEMENT_TRANSITIONS,
     Actor,
+    InputError,
     OrderError,
     StaleEvent,
     TransitionNotAllowed,
-    VersionMismatch,
-    can_transition,
+    check_version,
     derive_order_status,
 )
+from .identifiers import order_no_problem
 from .models import (
     AddressFields,
     FailureReason,
@@ -36,6 +37,10 @@ from .models import (
 S = Order.Status
 MS = StockMovement.Status
 E = OutboxEvent.Type
+
+# Work limits per order, whatever door the order comes through (docs/security.md).
+MAX_LINES_PER_ORDER = 500
+MAX_GROUPS_PER_ORDER = 20
 
 ADDRESS_FIELDS = AddressFields.ADDRESS_FIELDS
 WINDOW_FIELDS = ("required_date", "required_time_from", "required_time_to")
@@ -92,18 +97,15 @@ class _Change:
         self.movement_events.append((event_type, movement))
 
 
-def _lock(order):
-    """Lock and reload an order (given as an Order or its order_no)."""
+def _lock(order, expected_version=None):
+    """Lock and reload an order (given as an Order or its order_no); refuse a stale expected version."""
     order_no = order.order_no if isinstance(order, Order) else order
     try:
-        return Order.objects.select_for_update().get(order_no=order_no)
+        locked = Order.objects.select_for_update().get(order_no=order_no)
     except Order.DoesNotExist:
         raise OrderError(f"There is no order {order_no}.", code="not_found")
-
-
-def _check_version(order, expected_version):
-    if expected_version is not None and expected_version != order.version:
-        raise VersionMismatch(expected_version, order.version)
+    check_version(locked, expected_version)
+    return locked
 
 
 def _history(order, actor, *, subject, previous, status, note="", group=None, movement=None):
@@ -120,14 +122,14 @@ def _history(order, actor, *, subject, previous, status, note="", group=None, mo
     )
 
 
-def _set_group_status(change, group, target, *, note, actor=None, occurred_at=None, check=True):
+def _set_group_status(change, group, target, *, note, actor=None, occurred_at=None):
     """Move one group (leg) to `target`, refusing what the status machine forbids."""
     if occurred_at is not None and occurred_at < group.status_changed_at:
         raise StaleEvent(
             f"The event happened at {occurred_at.isoformat()}, before the last status change "
             f"({group.status_changed_at.isoformat()}); it is too old to apply."
         )
-    if check and not can_transition(group.status, target):
+    if not group.can_become(target):
         raise TransitionNotAllowed(group.status, target, "leg" if change.order.is_multi else "order")
     if group.status == target:
         return
@@ -202,21 +204,28 @@ def _run_trunking(change, *, on=None):
     return outcome
 
 
+def _stock_ready_groups(order, groups, *, on=None):
+    """The ids of the groups whose every line's stock is at its fleet's depot (an empty leg is ready)."""
+    ready_lines = trunking.stock_ready_lines(order, on=on)
+    waiting = set()
+    for line_id, group_id in OrderLine.objects.filter(order=order).values_list("pk", "group_id"):
+        if line_id not in ready_lines:
+            waiting.add(group_id)
+    return {group.pk for group in groups if group.pk not in waiting}
+
+
 def _refresh_stock_status(change, *, changed_groups=(), trigger="", on=None):
     """Set each group's awaiting_stock/ready from where its stock is, then the order's status.
 
     Groups that are planned or failed and whose lines, address or window changed are taken off
-    their plan (SPEC §3). Moves caused by stock arriving are the system's, with a note of why.
+    their plan. Moves caused by stock arriving are the system's, with a note of why.
     """
     order = change.order
-    ready_lines = trunking.stock_ready_lines(order, on=on)
     groups = list(OrderGroup.objects.filter(order=order).order_by("sequence"))
-    line_groups = {}
-    for line_id, group_id in OrderLine.objects.filter(order=order).values_list("pk", "group_id"):
-        line_groups.setdefault(group_id, []).append(line_id)
+    ready = _stock_ready_groups(order, groups, on=on)
     notes = []
     for group in groups:
-        stock_ready = all(line_id in ready_lines for line_id in line_groups.get(group.pk, []))
+        stock_ready = group.pk in ready
         target = S.READY if stock_ready else S.AWAITING_STOCK
         if group.status in (S.AWAITING_STOCK, S.READY) and group.status != target:
             note = "All stock is at the delivering depot." if stock_ready else "Waiting for stock to reach the depot."
@@ -237,6 +246,28 @@ def _refresh_stock_status(change, *, changed_groups=(), trigger="", on=None):
     return groups
 
 
+def _check_line_shape(order_type, legs, *, field):
+    """Every order keeps lines: a delivery or collection order at least one, a multi order one on
+    every delivery leg; and no order has more than MAX_LINES_PER_ORDER across its legs.
+
+    `legs` are (sequence, group_type, number of lines) triples. The same rule on create and on
+    every change of lines (PATCH, PUT lines, imports, pages).
+    """
+    total = sum(count for _, _, count in legs)
+    if total > MAX_LINES_PER_ORDER:
+        raise InputError(
+            (field,),
+            f"An order has at most {MAX_LINES_PER_ORDER} lines across all its groups; this one would have {total}.",
+        )
+    if order_type != Order.Type.MULTI:
+        if total == 0:
+            raise InputError((field,), "An order needs at least one line.")
+        return
+    empty = [sequence for sequence, group_type, count in legs if group_type == OrderGroup.Type.DELIVERY and not count]
+    if empty:
+        raise InputError((field,), f"Every delivery group needs at least one line; group {empty[0]} would have none.")
+
+
 # --- Orders -------------------------------------------------------------------------------------
 
 
@@ -255,6 +286,43 @@ def _clean_address(values):
     return {f: _stored(f, values.get(f)) for f in ADDRESS_FIELDS}
 
 
+def _duplicate(order_no):
+    # Order numbers are unique across the whole business, so this names one another client may own
+    # (docs/security.md says why that is accepted).
+    return OrderError(f"An order with order_no {order_no} already exists.", code="duplicate")
+
+
+def _group_specs(fields, order_type, lines, groups):
+    """The legs to create, in sequence order, and the order's header fields with a multi order's
+    own address and window defaulted to its first leg's."""
+    if order_type != Order.Type.MULTI:
+        return fields, [{**_single_group_fields(fields, order_type), "lines": lines or []}]
+    specs = sorted(groups or [], key=lambda g: g["sequence"])
+    if len(specs) < 2:
+        raise InputError(("groups",), "A multi order needs two or more groups.")
+    if len(specs) > MAX_GROUPS_PER_ORDER:
+        raise InputError(("groups",), f"An order has at most {MAX_GROUPS_PER_ORDER} groups.")
+    sequences = [spec["sequence"] for spec in specs]
+    if len(set(sequences)) != len(sequences):
+        raise InputError(("groups",), "Each group needs its own sequence.")
+    first = specs[0]
+    fields = {**fields}
+    if not any(fields.get(f) for f in ADDRESS_FIELDS):
+        fields.update({f: first.get(f) for f in ADDRESS_FIELDS})
+    for f in WINDOW_FIELDS:
+        if fields.get(f) is None:
+            fields[f] = first.get(f)
+    return fields, specs
+
+
+def _check_line_numbers(line_specs, *, field="lines"):
+    seen = set()
+    for spec in line_specs:
+        if spec["line_no"] in seen:
+            raise InputError((field,), f"line_no {spec['line_no']} appears more than once.")
+        seen.add(spec["line_no"])
+
+
 @transaction.atomic
 def create_order(*, actor, fields, lines=None, groups=None, on=None):
     """Create an order with its groups and lines, run the trunking rule, record order.created.
@@ -264,23 +332,19 @@ def create_order(*, actor, fields, lines=None, groups=None, on=None):
     `groups`, each with its own fields and `lines`.
     """
     order_no = fields["order_no"]
-    if Order.objects.filter(order_no=order_no).exists():
-        raise OrderError(f"An order with order_no {order_no} already exists.", code="duplicate")
+    problem = order_no_problem(order_no)
+    if problem:
+        raise InputError(("order_no",), problem)
     order_type = fields.get("order_type", Order.Type.DELIVERY)
-    if order_type == Order.Type.MULTI:
-        group_specs = sorted(groups or [], key=lambda g: g["sequence"])
-        if len(group_specs) < 2:
-            raise ValidationError({"groups": ["A multi order needs two or more groups."]})
-        first = group_specs[0]
-        # The order's own address and window repeat the first leg's unless given.
-        fields = {**fields}
-        if not any(fields.get(f) for f in ADDRESS_FIELDS):
-            fields.update({f: first.get(f) for f in ADDRESS_FIELDS})
-        for f in WINDOW_FIELDS:
-            if fields.get(f) is None:
-                fields[f] = first.get(f)
-    else:
-        group_specs = [{**_single_group_fields(fields, order_type), "lines": lines or []}]
+    fields, group_specs = _group_specs(fields, order_type, lines, groups)
+    _check_line_shape(
+        order_type,
+        [(spec["sequence"], spec["group_type"], len(spec.get("lines") or [])) for spec in group_specs],
+        field="groups" if order_type == Order.Type.MULTI else "lines",
+    )
+    _check_line_numbers([line for spec in group_specs for line in spec.get("lines") or []])
+    if Order.objects.filter(order_no=order_no).exists():
+        raise _duplicate(order_no)
 
     header = {f: fields[f] for f in HEADER_FIELDS if f in fields}
     header.update(_clean_address(fields))
@@ -298,33 +362,33 @@ def create_order(*, actor, fields, lines=None, groups=None, on=None):
             order.save(force_insert=True)
     except IntegrityError:
         # Another request created the same order_no between our check and our insert.
-        raise OrderError(f"An order with order_no {order_no} already exists.", code="duplicate")
+        raise _duplicate(order_no)
 
-    new_lines = []
-    for spec in group_specs:
-        group = OrderGroup.objects.create(
+    groups_made = OrderGroup.objects.bulk_create(
+        OrderGroup(
             order=order,
             sequence=spec["sequence"],
             group_type=spec["group_type"],
             **{f: spec.get(f) for f in WINDOW_FIELDS},
             **_clean_address(spec),
         )
-        for line in spec.get("lines") or []:
-            new_lines.append(
-                OrderLine(order=order, group=group, **{f: line[f] for f in ("line_no", *LINE_FIELDS) if f in line})
-            )
-    OrderLine.objects.bulk_create(new_lines)
+        for spec in group_specs
+    )
+    OrderLine.objects.bulk_create(
+        OrderLine(order=order, group=group, **{f: line[f] for f in ("line_no", *LINE_FIELDS) if f in line})
+        for group, spec in zip(groups_made, group_specs, strict=True)
+        for line in spec.get("lines") or []
+    )
 
     change = _Change(order, actor)
     _run_trunking(change, on=on)
-    groups_now = list(order.groups.order_by("sequence"))
-    ready_lines = trunking.stock_ready_lines(order, on=on)
-    for group in groups_now:
-        group_lines = [line for line in new_lines if line.group_id == group.pk]
-        if all(line.pk in ready_lines for line in group_lines):
+    # A new order's legs start ready or awaiting stock, with one history row for the order.
+    ready = _stock_ready_groups(order, groups_made, on=on)
+    for group in groups_made:
+        if group.pk in ready:
             group.status = S.READY
             group.save(update_fields=["status"])
-    order.status = derive_order_status(g.status for g in groups_now)
+    order.status = derive_order_status(g.status for g in groups_made)
     _history(order, actor, subject="order", previous="", status=order.status, note="Order created.")
     order.save()
     events.record(order=order, order_types=[E.ORDER_CREATED], movement_events=change.movement_events)
@@ -345,16 +409,14 @@ def _apply_lines(order, line_specs, *, replace):
         if order.is_multi and spec.get("sequence") is not None:
             group = groups.get(spec["sequence"])
             if group is None:
-                raise ValidationError({f"lines.{index}.sequence": [f"The order has no group {spec['sequence']}."]})
+                raise InputError(("lines", index, "sequence"), f"The order has no group {spec['sequence']}.")
         line = existing.get(line_no)
         if line is None:
             missing = [f for f in NEW_LINE_REQUIRED if spec.get(f) is None]
             if group is None:
                 missing.append("sequence")
             if missing:
-                raise ValidationError(
-                    {f"lines.{index}.{f}": ["This field is required for a new line."] for f in missing}
-                )
+                raise InputError.at({("lines", index, f): "This field is required for a new line." for f in missing})
             line = OrderLine(
                 order=order, group=group, line_no=line_no, **{f: spec[f] for f in LINE_FIELDS if f in spec}
             )
@@ -377,7 +439,17 @@ def _apply_lines(order, line_specs, *, replace):
             if line_no not in given:
                 touched.add(line.group_id)
                 line.delete()
+    if touched:
+        _check_line_shape(order.order_type, _legs_of(order), field="lines")
     return touched
+
+
+def _legs_of(order):
+    """(sequence, group_type, number of lines) of each of the order's groups, as stored now."""
+    return [
+        (group.sequence, group.group_type, group.line_count)
+        for group in OrderGroup.objects.filter(order=order).annotate(line_count=Count("lines")).order_by("sequence")
+    ]
 
 
 @transaction.atomic
@@ -386,19 +458,20 @@ def update_order(order, *, actor, fields=None, lines=None, replace_lines=False, 
 
     Lines not given are kept unless `replace_lines`. Nothing changed means no new version and no event.
     """
-    order = _lock(order)
-    _check_version(order, expected_version)
+    order = _lock(order, expected_version)
     change = _Change(order, actor)
     fields = fields or {}
     if "order_type" in fields and fields["order_type"] != order.order_type:
-        raise ValidationError({"order_type": ["The order type cannot change once an order exists."]})
+        raise InputError(("order_type",), "The order type cannot change once an order exists.")
     if "customer_name" in fields and not fields["customer_name"]:
-        raise ValidationError({"customer": ["The customer's name is required."]})
+        raise InputError(("customer_name",), "The customer's name is required.")
+    if lines is not None:
+        _check_line_numbers(lines)
 
     fields = {f: _stored(f, value) for f, value in fields.items()}
     changed = [f for f in HEADER_FIELDS if f in fields and getattr(order, f) != fields[f]]
     plan_changed = [f for f in changed if f in PLAN_FIELDS]
-    if (plan_changed or lines is not None) and order.status not in EDITABLE_STATUSES:
+    if (plan_changed or lines is not None) and not order.is_editable():
         raise OrderError(
             f"The order is {order.get_status_display().lower()}; its lines, address and time window "
             "can no longer change.",
@@ -434,25 +507,26 @@ def replace_lines(order, *, actor, lines, expected_version=None, on=None):
 @transaction.atomic
 def update_group(order, sequence, *, actor, fields, expected_version=None, on=None):
     """Change one group (leg): its type, address or time window."""
-    order = _lock(order)
-    _check_version(order, expected_version)
+    order = _lock(order, expected_version)
     try:
         group = OrderGroup.objects.get(order=order, sequence=sequence)
     except OrderGroup.DoesNotExist:
         raise OrderError(f"Order {order.order_no} has no group {sequence}.", code="not_found")
     if "group_type" in fields and not order.is_multi and fields["group_type"] != group.group_type:
-        raise ValidationError({"group_type": ["Only a multi order's groups can change type."]})
+        raise InputError(("group_type",), "Only a multi order's groups can change type.")
     fields = {f: _stored(f, value) for f, value in fields.items()}
     changed = [f for f in GROUP_FIELDS if f in fields and getattr(group, f) != fields[f]]
     if not changed:
         return order
-    if group.status not in EDITABLE_STATUSES:
+    if not group.is_editable():
         raise OrderError(
             f"This leg is {group.get_status_display().lower()}; it can no longer change.", code="not_editable"
         )
     for f in changed:
         setattr(group, f, fields[f])
     group.save()
+    if "group_type" in changed:
+        _check_line_shape(order.order_type, _legs_of(order), field="group_type")
     first = OrderGroup.objects.filter(order=order).order_by("sequence").first()
     if first.pk == group.pk:
         for f in changed:
@@ -465,94 +539,71 @@ def update_group(order, sequence, *, actor, fields, expected_version=None, on=No
     return _finish(change)
 
 
-def _target_groups(order, sequence):
+# --- Status: plan, start, complete, fail, cancel -----------------------------------------------
+
+
+def _legs_to_move(order, target, sequence):
+    """All the order's groups, and the ones this status change moves: the named leg, or every leg
+    (a multi order named as a whole moves the legs that can move; the rest keep their status)."""
     groups = list(OrderGroup.objects.filter(order=order).order_by("sequence"))
-    if sequence is None:
+    if sequence is not None:
+        chosen = [g for g in groups if g.sequence == sequence]
+        if not chosen:
+            raise OrderError(f"Order {order.order_no} has no group {sequence}.", code="not_found")
+        return groups, chosen
+    if not order.is_multi:
         return groups, groups
-    chosen = [g for g in groups if g.sequence == sequence]
-    if not chosen:
-        raise OrderError(f"Order {order.order_no} has no group {sequence}.", code="not_found")
-    return groups, chosen
+    movable = [g for g in groups if g.can_become(target)]
+    if not movable:
+        raise TransitionNotAllowed(order.status, target)
+    return groups, movable
 
 
-def _move_status(order, *, actor, target, sequence, occurred_at, expected_version, note, prepare=None):
-    """Shared body of plan/start/complete/fail: move the chosen legs, then the order."""
-    order = _lock(order)
-    _check_version(order, expected_version)
-    change = _Change(order, actor)
-    groups, chosen = _target_groups(order, sequence)
-    if sequence is None and order.is_multi:
-        # A multi order named as a whole: move the legs that can move; the rest keep their status.
-        movable = [g for g in chosen if can_transition(g.status, target)]
-        if not movable:
-            raise TransitionNotAllowed(order.status, target)
-        chosen = movable
+def _move_legs(change, groups, chosen, target, *, note, occurred_at):
+    """Move the chosen legs to `target`, then the order; any change is at least an order.updated."""
     for group in chosen:
-        old_plan = group.plan
-        if prepare:
-            prepare(order, group)
-        replan = group.status == target == S.PLANNED
         _set_group_status(change, group, target, note=note, occurred_at=occurred_at)
-        # Planning a planned leg again with the very same plan is a no-op: no version, no event.
-        if replan and group.plan != old_plan:
-            group.save(update_fields=["plan"])
-            change.order_event(E.ORDER_UPDATED)
     _sync_order_status(change, groups, note=note)
     if change.dirty and not change.order_types:
         change.order_event(E.ORDER_UPDATED)
-    return change
+    return _finish(change)
 
 
 @transaction.atomic
 def plan_order(order, *, actor, plan=None, sequence=None, occurred_at=None, expected_version=None, note=""):
     """Put an order (or one leg) on a route: planned_date, route_ref, eta_from/eta_to, driver, vehicle."""
-
-    def prepare(order, group):
+    order = _lock(order, expected_version)
+    change = _Change(order, actor)
+    groups, chosen = _legs_to_move(order, S.PLANNED, sequence)
+    order.failure_reason = None
+    for group in chosen:
+        # A re-plan keeps the status, but a new route is still a change; the same plan again is a no-op.
+        replan = group.status == S.PLANNED and group.plan != (plan or {})
         group.plan = plan or {}
-        order.failure_reason = None
-
-    change = _move_status(
-        order,
-        actor=actor,
-        target=S.PLANNED,
-        sequence=sequence,
-        occurred_at=occurred_at,
-        expected_version=expected_version,
-        note=note or "Planned.",
-        prepare=prepare,
-    )
-    return _finish(change)
+        if replan:
+            group.save(update_fields=["plan"])
+            change.order_event(E.ORDER_UPDATED)
+    return _move_legs(change, groups, chosen, S.PLANNED, note=note or "Planned.", occurred_at=occurred_at)
 
 
 @transaction.atomic
 def start_order(order, *, actor, sequence=None, occurred_at=None, expected_version=None, note=""):
     """The driver is on the way or on site."""
-    change = _move_status(
-        order,
-        actor=actor,
-        target=S.IN_PROGRESS,
-        sequence=sequence,
-        occurred_at=occurred_at,
-        expected_version=expected_version,
-        note=note or "Driver on the way.",
-    )
-    return _finish(change)
+    order = _lock(order, expected_version)
+    groups, chosen = _legs_to_move(order, S.IN_PROGRESS, sequence)
+    change = _Change(order, actor)
+    return _move_legs(change, groups, chosen, S.IN_PROGRESS, note=note or "Driver on the way.", occurred_at=occurred_at)
 
 
-@transaction.atomic
-def complete_order(
-    order, *, actor, pod=None, delivered_lines=None, sequence=None, occurred_at=None, expected_version=None, note=""
-):
-    """Done, with proof of delivery; `delivered_lines` maps line_no to the quantity delivered."""
-    delivered_lines = delivered_lines or {}
-    completed_legs = []
-
-    def prepare(order, group):
-        # One call is one attempt, however many legs it completes.
-        if not completed_legs:
-            order.attempt_count += 1
-            order.failure_reason = None
-        completed_legs.append(group.sequence)
+def _record_delivery(order, chosen, pod, delivered_lines, *, whole):
+    """Keep the proof of delivery (per leg for a multi order) and each line's delivered quantity."""
+    known = {line.line_no: line for line in OrderLine.objects.filter(order=order)}
+    # A whole (multi) order completed at once names lines of any of its legs.
+    allowed = set(known) if whole else {n for n, line in known.items() if line.group_id == chosen[0].pk}
+    unknown = sorted(set(delivered_lines) - allowed)
+    if unknown:
+        raise InputError(("lines",), f"Line {unknown[0]} is not on this order or leg.")
+    for group in chosen:
         if order.is_multi:
             # A multi order keeps each leg's proof: {"legs": [{"sequence": 1, ...}, ...]}.
             legs = [leg for leg in (order.pod or {}).get("legs", []) if leg.get("sequence") != group.sequence]
@@ -561,31 +612,30 @@ def complete_order(
             }
         else:
             order.pod = pod or {}
-        lines = {line.line_no: line for line in OrderLine.objects.filter(group=group)}
-        # A whole (multi) order completed at once names lines of any of its legs.
-        known = lines
-        if sequence is None:
-            known = OrderLine.objects.filter(order=order).values_list("line_no", flat=True)
-        unknown = sorted(set(delivered_lines) - set(known))
-        if unknown:
-            raise ValidationError({"lines": [f"Line {n} is not on this order or leg." for n in unknown]})
-        for line_no, line in lines.items():
+        for line_no, line in known.items():
+            if line.group_id != group.pk:
+                continue
             line.delivered_quantity = delivered_lines.get(line_no, line.quantity)
             if line.delivered_quantity > line.quantity:
-                raise ValidationError({"lines": [f"Line {line_no}: more delivered than ordered."]})
+                raise InputError(("lines",), f"Line {line_no}: more delivered than ordered.")
             line.save(update_fields=["delivered_quantity"])
 
-    change = _move_status(
-        order,
-        actor=actor,
-        target=S.COMPLETED,
-        sequence=sequence,
-        occurred_at=occurred_at,
-        expected_version=expected_version,
-        note=note or "Delivered.",
-        prepare=prepare,
-    )
-    return _finish(change)
+
+@transaction.atomic
+def complete_order(
+    order, *, actor, pod=None, delivered_lines=None, sequence=None, occurred_at=None, expected_version=None, note=""
+):
+    """Done, with proof of delivery; `delivered_lines` maps line_no to the quantity delivered.
+
+    One call is one attempt, however many legs it completes.
+    """
+    order = _lock(order, expected_version)
+    groups, chosen = _legs_to_move(order, S.COMPLETED, sequence)
+    change = _Change(order, actor)
+    order.attempt_count += 1
+    order.failure_reason = None
+    _record_delivery(order, chosen, pod, delivered_lines or {}, whole=sequence is None)
+    return _move_legs(change, groups, chosen, S.COMPLETED, note=note or "Delivered.", occurred_at=occurred_at)
 
 
 @transaction.atomic
@@ -594,35 +644,21 @@ def fail_order(order, *, actor, reason_code, notes="", sequence=None, occurred_a
     try:
         reason = FailureReason.objects.active().get(code=reason_code)
     except FailureReason.DoesNotExist:
-        raise ValidationError({"reason_code": [f"{reason_code!r} is not an active failure reason."]})
-
-    failed_legs = []
-
-    def prepare(order, group):
-        if not failed_legs:
-            order.attempt_count += 1
-        failed_legs.append(group.sequence)
-        order.failure_reason = reason
-
-    change = _move_status(
-        order,
-        actor=actor,
-        target=S.FAILED,
-        sequence=sequence,
-        occurred_at=occurred_at,
-        expected_version=expected_version,
-        note=f"{reason.code}: {reason.description}" + (f" — {notes}" if notes else ""),
-        prepare=prepare,
-    )
-    return _finish(change)
+        raise InputError(("reason_code",), f"{reason_code!r} is not an active failure reason.")
+    order = _lock(order, expected_version)
+    groups, chosen = _legs_to_move(order, S.FAILED, sequence)
+    change = _Change(order, actor)
+    order.attempt_count += 1
+    order.failure_reason = reason
+    note = f"{reason.code}: {reason.description}" + (f" — {notes}" if notes else "")
+    return _move_legs(change, groups, chosen, S.FAILED, note=note, occurred_at=occurred_at)
 
 
 @transaction.atomic
 def cancel_order(order, *, actor, note="", expected_version=None):
     """Cancel an order and its pending movements. An order under way or finished cannot be cancelled."""
-    order = _lock(order)
-    _check_version(order, expected_version)
-    if order.status in (S.IN_PROGRESS, S.COMPLETED, S.CANCELLED):
+    order = _lock(order, expected_version)
+    if not order.cancel_allowed():
         raise TransitionNotAllowed(order.status, S.CANCELLED)
     change = _Change(order, actor)
     note = note or "Cancelled."
@@ -640,7 +676,7 @@ def cancel_order(order, *, actor, note="", expected_version=None):
 
 
 def _set_movement_status(change, movement, target, *, note):
-    if target not in MOVEMENT_TRANSITIONS[movement.status]:
+    if not movement.can_become(target):
         if target == MS.RECEIVED and movement.status == MS.PENDING:
             message = f"{movement.reference} has not been dispatched yet; it can only be received after dispatch."
         else:
@@ -672,8 +708,7 @@ def _lock_movement(reference):
 def dispatch_movement(reference, *, actor, expected_version=None, note=""):
     """The stock has left its depot."""
     order, movement = _lock_movement(reference)
-    if expected_version is not None and expected_version != movement.version:
-        raise VersionMismatch(expected_version, movement.version)
+    check_version(movement, expected_version)
     change = _Change(order, actor)
     _set_movement_status(change, movement, MS.DISPATCHED, note=note or f"{movement.reference} dispatched.")
     _finish(change)
@@ -684,8 +719,7 @@ def dispatch_movement(reference, *, actor, expected_version=None, note=""):
 def receive_movement(reference, *, actor, expected_version=None, note="", on=None):
     """The stock has arrived at the fleet's depot; the order becomes ready when it was the last."""
     order, movement = _lock_movement(reference)
-    if expected_version is not None and expected_version != movement.version:
-        raise VersionMismatch(expected_version, movement.version)
+    check_version(movement, expected_version)
     change = _Change(order, actor)
     _set_movement_status(change, movement, MS.RECEIVED, note=note or f"{movement.reference} received.")
     _refresh_stock_status(change, trigger=f"{movement.reference} received by {actor}", on=on)
@@ -731,7 +765,7 @@ def update_notes(order, *, actor, field, value, expected_value=None):
     from .models import NoteChange
 
     if field not in NOTE_FIELDS:
-        raise ValidationError({"field": [f"{field} is not a note that can be edited here."]})
+        raise InputError(("field",), f"{field} is not a note that can be edited here.")
     current = _lock(order)
     previous = getattr(current, field)
     if expected_value is not None and expected_value != previous:

@@ -1,4 +1,4 @@
-"""The trunking rule of SPEC §4, in one place.
+"""The trunking rule, in one place (docs/trunking.md).
 
 For each line, the depot that must hold the stock is the depot of the line's delivery method. A
 line whose stock sits elsewhere needs a stock movement from its stock location to that depot; an
@@ -20,7 +20,6 @@ from .domain import OrderError
 from .models import Lane, OrderGroup, OrderLine, StockMovement, StockMovementLine
 
 MS = StockMovement.Status
-FROZEN = (MS.DISPATCHED, MS.RECEIVED)
 
 
 def today():
@@ -83,10 +82,6 @@ class Outcome:
     created: list = field(default_factory=list)
     cancelled: list = field(default_factory=list)
 
-    @property
-    def changed(self):
-        return bool(self.created or self.cancelled)
-
 
 def apply(order, *, on=None):
     """Bring the order's movements in line with its lines; set its earliest_delivery_date.
@@ -97,7 +92,7 @@ def apply(order, *, on=None):
     on = on or today()
     lines = list(
         OrderLine.objects.filter(order=order)
-        .select_related("delivery_method", "stock_location", "group")
+        .select_related("delivery_method__depot", "stock_location", "group")
         .order_by("line_no")
     )
     movements = list(
@@ -107,60 +102,81 @@ def apply(order, *, on=None):
         .prefetch_related("lines")
         .order_by("id")
     )
-    lines_by_id = {line.pk: line for line in lines}
     lanes = load_lanes(filter(None, (lane_of(line) for line in lines)))
+    frozen_cover = _frozen_cover(lines, movements)
+    needed = _needed_lanes(lines, frozen_cover)
+    outcome = Outcome()
+    pending = _reconcile(movements, needed, lanes, outcome)
+    _create_missing(order, needed, pending, lanes, on, outcome)
+    order.earliest_delivery_date = _earliest_date(lines, frozen_cover, pending)
+    return outcome
 
-    # Frozen movements keep their lines; any change to those lines is refused.
-    frozen_cover = {}
+
+def _frozen_cover(lines, movements):
+    """{line id: its dispatched or received movement}. A change to such a line is refused."""
+    lines_by_id = {line.pk: line for line in lines}
+    cover = {}
     for movement in movements:
-        if movement.status not in FROZEN:
+        if not movement.frozen:
             continue
         for mline in movement.lines.all():
             line = lines_by_id.get(mline.order_line_id)
-            verb = "dispatched" if movement.status == MS.DISPATCHED else "received"
             if line is None:
                 raise OrderError(
                     f"Line {mline.line_no} ({mline.sku}) is on stock movement {movement.reference}, "
-                    f"which was already {verb}; the line cannot be removed.",
+                    f"which was already {movement.status}; the line cannot be removed.",
                     code="movement_dispatched",
                 )
             if lane_of(line) != (movement.from_location_id, movement.to_location_id) or line.quantity != mline.quantity:
                 raise OrderError(
                     f"Line {line.line_no} ({line.sku}) is on stock movement {movement.reference}, "
-                    f"which was already {verb}; its quantity, stock location and delivery method "
+                    f"which was already {movement.status}; its quantity, stock location and delivery method "
                     "can no longer change.",
                     code="movement_dispatched",
                 )
-            frozen_cover[line.pk] = movement
+            cover[line.pk] = movement
+    return cover
 
-    # What the remaining lines need, lane by lane.
+
+def _needed_lanes(lines, frozen_cover):
+    """{lane: lines} for the lines whose stock must still move."""
     needed = {}
     for line in lines:
         lane = lane_of(line)
-        if lane is None or line.pk in frozen_cover:
-            continue
-        needed.setdefault(lane, []).append(line)
+        if lane is not None and line.pk not in frozen_cover:
+            needed.setdefault(lane, []).append(line)
+    return needed
 
-    outcome = Outcome()
+
+def _reconcile(movements, needed, lanes, outcome):
+    """Keep each pending movement that is still exactly what its lane needs; cancel the others.
+
+    Returns {lane: pending movement kept}. The database holds an order to one pending movement per
+    lane (constraint `movement_one_pending_per_lane`), so each lane has at most one to weigh.
+    """
     pending = {}
     for movement in movements:
         if movement.status != MS.PENDING:
             continue
         lane = (movement.from_location_id, movement.to_location_id)
-        if lane in pending or not _matches(movement, needed.get(lane), lanes):
+        if _matches(movement, needed.get(lane), lanes):
+            pending[lane] = movement
+        else:
             _cancel(movement)
             outcome.cancelled.append(movement)
-        else:
-            pending[lane] = movement
+    return pending
 
+
+def _create_missing(order, needed, pending, lanes, on, outcome):
+    """A new movement for each lane that needs one and has none pending."""
     for lane, lane_lines in needed.items():
         if lane in pending:
             continue
         ship = max(max(line.on_hand_date for line in lane_lines), on)
         movement = StockMovement.objects.create(
             order=order,
-            from_location_id=lane[0],
-            to_location_id=lane[1],
+            from_location=lane_lines[0].stock_location,
+            to_location=lane_lines[0].delivery_method.depot,
             ship_date=ship,
             due_date=ship + timedelta(days=lanes.get(lane, Lane.DEFAULT_TRANSIT_DAYS)),
         )
@@ -175,13 +191,14 @@ def apply(order, *, on=None):
         pending[lane] = movement
         outcome.created.append(movement)
 
-    # The earliest day every line can be at its fleet's depot.
+
+def _earliest_date(lines, frozen_cover, pending):
+    """The earliest day every line can be at its fleet's depot: its movement's due date, or its on-hand date."""
     dates = []
     for line in lines:
         movement = frozen_cover.get(line.pk) or pending.get(lane_of(line))
         dates.append(movement.due_date if movement else line.on_hand_date)
-    order.earliest_delivery_date = max(dates) if dates else None
-    return outcome
+    return max(dates) if dates else None
 
 
 def _matches(movement, lane_lines, lanes):
@@ -208,7 +225,7 @@ def _cancel(movement):
 
 
 def stock_ready_lines(order, *, on=None):
-    """Ids of the order's lines whose stock is at their fleet's depot today (SPEC §3 awaiting_stock)."""
+    """Ids of the order's lines whose stock is at their fleet's depot today: the others keep it awaiting stock."""
     on = on or today()
     received = set(
         StockMovementLine.objects.filter(movement__order=order, movement__status=MS.RECEIVED).values_list(
@@ -223,6 +240,6 @@ def stock_ready_lines(order, *, on=None):
             if line.on_hand_date <= on:
                 ready.add(line.pk)
         elif line.pk in received and line.on_hand_date <= on:
-            # Stock received early still waits for its on-hand date (SPEC §3, §4).
+            # Stock received early still waits for its on-hand date.
             ready.add(line.pk)
     return ready

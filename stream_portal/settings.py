@@ -177,6 +177,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # An unreachable server fails in seconds (requests, /healthz) unless the URL asks otherwise.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    # No statement may outlast a web worker (gunicorn's timeout is 30 s): PostgreSQL cancels it after
+    # 20 s and the request answers 503 instead of the worker being killed mid-request (docs/security.md).
+    DATABASES["default"]["OPTIONS"]["options"] = "-c statement_timeout=20000"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -241,7 +244,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["orders.api.auth.ApiClientRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_client": API_RATE_LIMIT},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["orders.api.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "orders.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "orders.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,

@@ -9,6 +9,8 @@ from webhooks import views as webhook_views
 urlpatterns = [
     # The office's home: the order list for a logged-in user, the login page otherwise.
     path("", accounts.home, name="home"),
+    # Ahead of orders.urls, whose settings/<kind>/... patterns would otherwise take settings/webhooks/...
+    path("", include("webhooks.urls")),
     path("", include("orders.urls")),
     path("admin/", admin.site.urls),
     path("accounts/login/", accounts.login, name="login"),
@@ -22,3 +24,6 @@ urlpatterns = [
     path("track/<str:token>/", tracking.tracking_page, name="tracking"),
     path("webhooks/inbound/<str:source>/", webhook_views.inbound_event, name="inbound-event"),
 ]
+
+# Unmatched URLs under /api/ answer the API's JSON error; every other path gets the site's page.
+handler404 = "orders.api.errors.page_not_found"

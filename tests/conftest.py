@@ -9,11 +9,12 @@
 import json
 import os
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.conf import settings as django_settings
 from django.test import Client
+from django.utils import timezone
 
 from orders.models import ApiClient, DeliveryMethod, FailureReason, Lane, ServiceLevel, StockLocation
 
@@ -122,17 +123,28 @@ def anon_api():
     return ApiCaller()
 
 
-def line(line_no, stock="BHM", fleet="BHM-VANS", quantity=1, on_hand=None):
-    """An order line as the API takes it: stock at `stock`, delivered by fleet `fleet`."""
+def day(offset=0, start=None):
+    """The date `offset` days after `start` (default: today in the office's time zone)."""
+    return (start or timezone.localdate()) + timedelta(days=offset)
+
+
+def line(
+    line_no=1, stock_location="BHM", delivery_method="BHM-VANS", quantity=1, *, sku=None, on_hand_date=None, **extra
+):
+    """An order line as the API takes it: stock at `stock_location`, delivered by fleet `delivery_method`.
+
+    The one line builder of the suite; `extra` adds or overrides any other field.
+    """
     spec = {
         "line_no": line_no,
-        "sku": f"SKU-{line_no}",
+        "sku": sku if sku is not None else f"SKU-{line_no}",
         "quantity": quantity,
-        "stock_location": stock,
-        "delivery_method": fleet,
+        "stock_location": stock_location,
+        "delivery_method": delivery_method,
+        **extra,
     }
-    if on_hand is not None:
-        spec["on_hand_date"] = on_hand.isoformat()
+    if on_hand_date is not None:
+        spec["on_hand_date"] = on_hand_date.isoformat() if isinstance(on_hand_date, date) else on_hand_date
     return spec
 
 
@@ -157,20 +169,70 @@ def order_body(order_no="SO-1", **overrides):
     return body
 
 
+def order_input(body):
+    """An API-shaped order body as services.create_order takes it: model field names, reference data as
+    instances, dates as dates. Built directly, not through the API's serializer, so that tests of the
+    domain do not depend on the API (and can hand the domain what the API would refuse)."""
+    from orders.models import AddressFields, DeliveryMethod, ServiceLevel, StockLocation
+
+    def address(data):
+        return {f: data[f] for f in AddressFields.ADDRESS_FIELDS if f in (data or {})}
+
+    def line_input(spec):
+        out = {**spec}
+        out["stock_location"] = StockLocation.objects.get(code=spec["stock_location"])
+        out["delivery_method"] = DeliveryMethod.objects.get(code=spec["delivery_method"])
+        if isinstance(spec.get("on_hand_date"), str):
+            out["on_hand_date"] = date.fromisoformat(spec["on_hand_date"])
+        return out
+
+    def window(data):
+        return {
+            f: date.fromisoformat(data[f]) if f == "required_date" and isinstance(data[f], str) else data[f]
+            for f in ("required_date", "required_time_from", "required_time_to")
+            if f in data
+        }
+
+    fields = {
+        "order_no": body["order_no"],
+        "order_type": body.get("order_type", "delivery"),
+        **{f"customer_{k}": v for k, v in body.get("customer", {}).items()},
+        **address(body.get("address")),
+        **window(body),
+        **{
+            k: body[k]
+            for k in ("customer_reference", "order_notes", "driver_notes", "location_instructions")
+            if k in body
+        },
+    }
+    if body.get("service_level"):
+        fields["service_level"] = ServiceLevel.objects.get(code=body["service_level"])
+    if body.get("address", {}).get("postal_code"):
+        fields["postal_code"] = body["address"]["postal_code"].upper()
+    groups = None
+    if body.get("groups"):
+        groups = [
+            {
+                "sequence": g["sequence"],
+                "group_type": g["group_type"],
+                **address(g.get("address")),
+                **window(g),
+                "lines": [line_input(spec) for spec in g.get("lines", [])],
+            }
+            for g in body["groups"]
+        ]
+    lines = [line_input(spec) for spec in body.get("lines") or []]
+    return {"fields": fields, "lines": lines, "groups": groups}
+
+
 @pytest.fixture
 def make_order(depots):
     """Create an order through the service layer, as a given API client (or the system)."""
     from orders import services
-    from orders.api.serializers import OrderSerializer
     from orders.domain import Actor
 
     def make(order_no="SO-1", client=None, **overrides):
-        serializer = OrderSerializer(data=order_body(order_no, **overrides))
-        serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
         actor = Actor.for_client(client) if client else Actor.system()
-        return services.create_order(
-            actor=actor, fields=data, lines=data.pop("lines", None), groups=data.pop("groups", None)
-        )
+        return services.create_order(actor=actor, **order_input(order_body(order_no, **overrides)))
 
     return make

@@ -462,3 +462,12 @@ def enable(subscription):
     """Send to the subscription again (after it was disabled); pending deliveries go out as they fall due."""
     Subscription.objects.filter(pk=subscription.pk).update(active=True, disabled_reason="", updated_at=timezone.now())
     subscription.active, subscription.disabled_reason = True, ""
+
+
+def rotate_secret(subscription):
+    """Give the subscription a new secret and return it; the old one keeps signing for 24 h."""
+    with transaction.atomic():
+        locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
+        secret = locked.rotate_secret()
+        locked.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
+    return secret

@@ -419,3 +419,24 @@ def purge_expired(now=None):
     cutoff = (now or timezone.now()) - RETENTION
     deleted, _ = InboundEvent.objects.filter(received_at__lt=cutoff).delete()
     return deleted
+
+
+# --- Sources, as the office settings and `create_inbound_source` manage them ----------------------
+
+
+def create_source(name):
+    """A new active inbound source; returns (source, secret). The secret is not shown again."""
+    source = InboundSource(name=name)
+    secret = source.set_new_secret()
+    source.save(force_insert=True)
+    return source, secret
+
+
+def rotate_source_secret(source):
+    """A new secret for the source (returned); requests signed with the old one fail at once."""
+    with transaction.atomic():
+        locked = InboundSource.objects.select_for_update().get(pk=source.pk)
+        secret = locked.set_new_secret()
+        locked.rotated_at = timezone.now()
+        locked.save(update_fields=["secret", "rotated_at"])
+    return secret

@@ -1,4 +1,4 @@
-"""API keys, scopes and per-client rate limits (SPEC §5)."""
+"""API keys, scopes and per-client rate limits (docs/api.md)."""
 
 import logging
 from datetime import timedelta

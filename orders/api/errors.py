@@ -1,4 +1,4 @@
-"""One error shape for the whole API (SPEC §5).
+"""One error shape for the whole API (docs/api.md).
 
 400 answers `{"errors": {field: [messages]}}` with nested fields as dotted paths
 (`lines.0.quantity`); every other error answers `{"detail": message}`.
@@ -8,17 +8,33 @@ import logging
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, IntegrityError
+from django.db import DataError, IntegrityError, OperationalError
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework import status
 from rest_framework.exceptions import APIException, ErrorDetail, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from ..domain import OrderError
+from ..domain import InputError, OrderError
 
 logger = logging.getLogger(__name__)
 
 ORDER_ERROR_STATUS = {"not_found": 404, "version_mismatch": 412}
+
+# Where the API's shapes nest what the domain keeps flat.
+API_FIELD_NAMES = {
+    "customer_name": "customer.name",
+    "customer_mobile": "customer.mobile",
+    "customer_email": "customer.email",
+    "customer_phone": "customer.phone",
+}
+
+
+def api_path(path):
+    """A domain path such as ("lines", 2, "sequence") or ("customer_name",) as the API names it."""
+    head, *rest = path
+    return ".".join([API_FIELD_NAMES.get(str(head), str(head)), *(str(part) for part in rest)])
 
 
 def flatten(data, prefix=""):
@@ -45,16 +61,20 @@ def bad_request(errors):
     return Response({"errors": errors}, status=status.HTTP_400_BAD_REQUEST)
 
 
+def domain_errors(exc):
+    """The 400 body's `errors` for a refusal by the domain's validation (InputError or a Django ValidationError)."""
+    if isinstance(exc, InputError):
+        return {api_path(path): [message] for path, message in exc.problems.items()}
+    if hasattr(exc, "error_dict"):
+        return {API_FIELD_NAMES.get(k, k): [str(m) for m in v] for k, v in exc.message_dict.items()}
+    return {"non_field_errors": [str(m) for m in exc.messages]}
+
+
 def exception_handler(exc, context):
     if isinstance(exc, OrderError):
         return Response({"detail": exc.message}, status=ORDER_ERROR_STATUS.get(exc.code, status.HTTP_409_CONFLICT))
     if isinstance(exc, DjangoValidationError):
-        if hasattr(exc, "error_dict"):
-            return bad_request({k: [str(m) for m in v] for k, v in exc.message_dict.items()})
-        return bad_request({"non_field_errors": [str(m) for m in exc.messages]})
-    if isinstance(exc, RecursionError):
-        # The JSON parser recurses once per nesting level; a body nested deeper than the stack is bad input.
-        return bad_request({"non_field_errors": ["JSON parse error - the body is nested too deeply."]})
+        return bad_request(domain_errors(exc))
     if isinstance(exc, RequestDataTooBig):
         return Response({"detail": "The request body is too large."}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, IntegrityError):
@@ -63,6 +83,13 @@ def exception_handler(exc, context):
     if isinstance(exc, DataError):
         logger.warning("data error answered as 400: %s", exc)
         return bad_request({"non_field_errors": ["A value is out of range or not valid for its field."]})
+    if isinstance(exc, OperationalError) and "statement timeout" in str(exc):
+        # settings.py caps every statement so no request outlives its worker.
+        logger.warning("statement timeout answered as 503: %s", exc)
+        return Response(
+            {"detail": "The request took too long and was stopped; nothing was changed. Try a smaller request."},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
 
     response = drf_exception_handler(exc, context)
     if response is None:
@@ -75,3 +102,10 @@ def exception_handler(exc, context):
     elif isinstance(exc, APIException) and not (isinstance(response.data, dict) and "detail" in response.data):
         response.data = {"detail": str(exc.detail)}
     return response
+
+
+def page_not_found(request, exception=None):
+    """The site's 404 handler: under /api/ the API's JSON error, elsewhere Django's page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found: no API endpoint has this URL."}, status=404)
+    return defaults.page_not_found(request, exception)

@@ -1,4 +1,4 @@
-"""Idempotency-Key for order creation (SPEC §5), stored with a hash of the body (pretix style).
+"""Idempotency-Key for order creation (docs/api.md), stored with a hash of the body (pretix style).
 
 The key row is committed before the work starts, so a concurrent second request sees it: same
 body and still in flight is 409, another body 422, same body and done replays the first answer.
@@ -8,20 +8,69 @@ than 24 hours is taken over by the next request with a conditional update that o
 
 import hashlib
 import json
+import re
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import status
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from ..models import IdempotencyKey
-from .serializers import as_json
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 KEPT_HEADERS = ("ETag", "Location")
+KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+class IdempotentCreate:
+    """A viewset's `create` made idempotent by one wrapper around its finished response.
+
+    The key is claimed once the request is authenticated; a replay answers in place of the view; the
+    answer the view gave, a refusal included, is kept for the next request with the same key. A
+    request that raised past the API's error handling (a 500) gives its key back for a retry.
+    """
+
+    idempotency = None
+    replay = None
+
+    class Replay(Exception):  # noqa: N818 - not an error: the first answer, given again
+        pass
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        key = request.headers.get("Idempotency-Key")
+        if self.action != "create" or key is None:
+            return
+        if not KEY_RE.match(key):
+            raise ValidationError({"Idempotency-Key": ["Use 1–255 printable ASCII characters, no spaces."]})
+        self.idempotency, self.replay = begin(request.auth, key, body_hash(request.data))
+        if self.replay is not None:
+            raise self.Replay()
+
+    def handle_exception(self, exc):
+        if isinstance(exc, self.Replay):
+            return self.replay
+        try:
+            return super().handle_exception(exc)
+        except Exception:
+            if self.idempotency is not None:
+                release(self.idempotency)
+            raise
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if self.idempotency is not None and self.replay is None:
+            finish(self.idempotency, response)
+        return response
+
+
+def as_json(data):
+    """Response data as the plain JSON types it is sent as."""
+    return json.loads(JSONRenderer().render(data))
 
 
 class KeyInFlight(APIException):

@@ -13,9 +13,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import imports
+from ..domain import Actor
 from ..models import ApiClient, ImportJob
 from .auth import sees_all
-from .views import actor_of
 
 
 class ImportErrorSerializer(serializers.Serializer):
@@ -69,7 +69,7 @@ class OrderImportView(APIView):
         if upload is None:
             raise ValidationError({"file": ["Attach the CSV file in the multipart field `file`."]})
         try:
-            job = imports.start_import(upload, actor=actor_of(request))
+            job = imports.start_import(upload, actor=Actor.for_client(request.auth))
         except imports.ImportFileError as exc:
             if exc.status == status.HTTP_400_BAD_REQUEST:
                 raise ValidationError({"file": [exc.message]})

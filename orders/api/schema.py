@@ -1,4 +1,4 @@
-"""OpenAPI: every operation documents the errors it can answer, in the shapes of SPEC §5."""
+"""OpenAPI: every operation documents the errors it can answer, in the shapes of docs/api.md."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
@@ -33,7 +33,7 @@ ERROR_TEXT = {
 
 
 class AutoSchema(BaseAutoSchema):
-    """Adds the standard error responses; views list extra codes in `extra_error_codes`."""
+    """Adds the standard error responses; views list extra codes in `extra_error_codes`, by action or method."""
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
@@ -45,7 +45,8 @@ class AutoSchema(BaseAutoSchema):
             codes.append("404")
         if self.method in ("POST", "PUT", "PATCH"):
             codes += ["413", "415"]
-        codes += [str(c) for c in getattr(view, "extra_error_codes", {}).get(self.method, ())]
+        extra = getattr(view, "extra_error_codes", {})
+        codes += [str(c) for c in extra.get(getattr(view, "action", None), extra.get(self.method, ()))]
         for code in codes:
             if code in responses:
                 continue
@@ -69,7 +70,7 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
         }
 
 
-# The glossary of SPEC §2: one description per field name, used wherever a field has none of its own.
+# The glossary: one description per field name, used wherever a field has none of its own.
 FIELD_DOCS = {
     "line1": "First address line (house number and street). With postal_code and country, makes an address valid.",
     "line2": "Second address line.",

@@ -1,15 +1,12 @@
-"""Shapes of the v1 API (SPEC §5). Reference data appears as its `code`.
+"""Shapes of the v1 API (docs/api.md). Reference data appears as its `code`.
 
 Input serializers validate and resolve codes; they map the public nested shape (`customer`,
-`address`) onto model field names, which is what orders/services.py takes. Writes never happen here.
+`address`) onto model field names, which is what orders/services.py takes. Writes never happen here,
+and answers are not made here either: orders/representation.py renders the order and the movement;
+the output fields below describe that shape in the OpenAPI schema.
 """
 
-import json
-
-from django.db.models import Prefetch
 from rest_framework import serializers
-from rest_framework.renderers import JSONRenderer
-from rest_framework.validators import UniqueValidator
 
 from ..addresses import AddressError, clean_address
 from ..models import (
@@ -19,33 +16,16 @@ from ..models import (
     Lane,
     Order,
     OrderGroup,
-    OrderLine,
     ServiceLevel,
-    StatusChange,
     StockLocation,
     StockMovement,
 )
+from ..services import MAX_GROUPS_PER_ORDER, MAX_LINES_PER_ORDER
+from .fields import CodeField, NewCodeField, OrderNoField
 
 ADDRESS_FIELDS = AddressFields.ADDRESS_FIELDS
-MAX_LINES = 500
-MAX_GROUPS = 20
-
-
-class CodeField(serializers.SlugRelatedField):
-    """A reference to reference data by its code; unknown or inactive codes are refused."""
-
-    def __init__(self, model, **kwargs):
-        self.model_label = model._meta.verbose_name
-        kwargs.setdefault("queryset", model.objects.filter(active=True))
-        super().__init__(slug_field="code", **kwargs)
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str) or not data or len(data) > 20 or "\x00" in data:
-            self.fail("invalid")
-        try:
-            return self.get_queryset().get(code=data)
-        except self.get_queryset().model.DoesNotExist:
-            raise serializers.ValidationError(f"Unknown or inactive {self.model_label} code {data!r}.")
+MAX_LINES = MAX_LINES_PER_ORDER
+MAX_GROUPS = MAX_GROUPS_PER_ORDER
 
 
 class AddressSerializer(serializers.Serializer):
@@ -192,9 +172,9 @@ class MovementSerializer(serializers.Serializer):
 
 
 class OrderSerializer(serializers.Serializer):
-    """An order with all its fields, lines, groups and movements (SPEC §2, §5)."""
+    """An order with all its fields, lines, groups and movements."""
 
-    order_no = serializers.CharField(max_length=50, help_text="Unique, 1–50 characters.")
+    order_no = OrderNoField()
     order_date = serializers.DateField(required=False, help_text="Default: today.")
     order_type = serializers.ChoiceField(choices=Order.Type.choices, default=Order.Type.DELIVERY)
     customer = CustomerSerializer(source="*")
@@ -231,7 +211,7 @@ class OrderSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
     source = serializers.CharField(
-        read_only=True, help_text="Who created it: `api:<client name>`, `user:<username>` or `system`."
+        read_only=True, help_text="Who created it: `api_client:<client name>`, `user:<username>` or `system`."
     )
     lines = LineSerializer(
         many=True,
@@ -247,12 +227,6 @@ class OrderSerializer(serializers.Serializer):
     )
     movements = MovementSerializer(many=True, read_only=True)
 
-    def validate_order_no(self, value):
-        # Surrounding spaces are trimmed (DRF's CharField default) before this runs.
-        if any(ch in value for ch in "/?#%\\") or any(ord(ch) < 32 for ch in value):
-            raise serializers.ValidationError("order_no must not contain /, ?, #, %, \\ or control characters.")
-        return value
-
     def validate_customer_address(self, value):
         # Kept in a JSONField, which cannot encode Decimal: every field, lat/lng as strings.
         if value is None:
@@ -263,20 +237,13 @@ class OrderSerializer(serializers.Serializer):
         return stored
 
     def validate(self, attrs):
+        # Which of `lines` and `groups` an order type takes is the API's shape; how many lines and
+        # groups an order needs or may have is the domain's rule (services.create_order).
         _time_window(attrs)
         order_type = attrs.get("order_type", Order.Type.DELIVERY)
         if order_type == Order.Type.MULTI:
             if attrs.get("lines"):
                 raise serializers.ValidationError({"lines": ["A multi order's lines go inside its groups."]})
-            groups = attrs.get("groups") or []
-            if len(groups) < 2:
-                raise serializers.ValidationError({"groups": ["A multi order needs two or more groups."]})
-            sequences = [g["sequence"] for g in groups]
-            if len(set(sequences)) != len(sequences):
-                raise serializers.ValidationError({"groups": ["Each group needs its own sequence."]})
-            all_lines = [line for g in groups for line in g["lines"]]
-            if any(not g["lines"] for g in groups if g["group_type"] == OrderGroup.Type.DELIVERY):
-                raise serializers.ValidationError({"groups": ["Every delivery group needs at least one line."]})
         else:
             if attrs.get("groups"):
                 raise serializers.ValidationError(
@@ -284,19 +251,7 @@ class OrderSerializer(serializers.Serializer):
                 )
             if not attrs.get("line1") and attrs.get("lat") is None:
                 raise serializers.ValidationError({"address": ["This field is required."]})
-            all_lines = attrs.get("lines") or []
-            if not all_lines:
-                raise serializers.ValidationError({"lines": ["An order needs at least one line."]})
-        _unique_line_numbers(all_lines)
         return attrs
-
-
-def _unique_line_numbers(lines, field="lines"):
-    seen = set()
-    for line in lines:
-        if line["line_no"] in seen:
-            raise serializers.ValidationError({field: [f"line_no {line['line_no']} appears more than once."]})
-        seen.add(line["line_no"])
 
 
 class PartialLineSerializer(LineSerializer):
@@ -330,19 +285,13 @@ class OrderUpdateSerializer(OrderSerializer):
 
     def validate(self, attrs):
         _time_window(attrs, self.instance)
-        if attrs.get("lines") is not None:
-            _unique_line_numbers(attrs["lines"])
         return attrs
 
 
 class LinesReplaceSerializer(serializers.Serializer):
     """PUT lines: the given lines become the order's lines."""
 
-    lines = LineSerializer(many=True, min_length=1, max_length=MAX_LINES)
-
-    def validate(self, attrs):
-        _unique_line_numbers(attrs["lines"])
-        return attrs
+    lines = LineSerializer(many=True, max_length=MAX_LINES)
 
 
 class CancelSerializer(serializers.Serializer):
@@ -383,7 +332,26 @@ class BulkResponseSerializer(serializers.Serializer):
 # --- Reference data -----------------------------------------------------------------------------
 
 
-class StockLocationSerializer(serializers.ModelSerializer):
+class ReferenceSerializer(serializers.ModelSerializer):
+    """Reference data, addressed by a `code` that is unique (active or not) and never changes."""
+
+    code = NewCodeField(help_text="Unique code by which the item is addressed and referenced, e.g. BHM.")
+
+    def validate_code(self, value):
+        if self.instance is not None:
+            if value != self.instance.code:
+                raise serializers.ValidationError(
+                    "A code cannot change once made: integrations know it. Create a new one."
+                )
+            return value
+        # A code taken already is a 400 with the field named, not a database conflict.
+        model = self.Meta.model
+        if model.objects.filter(code=value).exists():
+            raise serializers.ValidationError(f"A {model._meta.verbose_name} with this code exists already.")
+        return value
+
+
+class StockLocationSerializer(ReferenceSerializer):
     address = AddressSerializer(source="*", required=False)
 
     class Meta:
@@ -391,7 +359,7 @@ class StockLocationSerializer(serializers.ModelSerializer):
         fields = ["code", "name", "address", "active"]
 
 
-class DeliveryMethodSerializer(serializers.ModelSerializer):
+class DeliveryMethodSerializer(ReferenceSerializer):
     depot = CodeField(StockLocation, help_text="Code of the stock location the fleet runs from.")
 
     class Meta:
@@ -406,7 +374,7 @@ class DeliveryMethodSerializer(serializers.ModelSerializer):
         return value
 
 
-class ServiceLevelSerializer(serializers.ModelSerializer):
+class ServiceLevelSerializer(ReferenceSerializer):
     default_unload_minutes = serializers.IntegerField(min_value=0, max_value=1440, required=False)
 
     class Meta:
@@ -414,7 +382,7 @@ class ServiceLevelSerializer(serializers.ModelSerializer):
         fields = ["code", "name", "description", "default_unload_minutes", "active"]
 
 
-class FailureReasonSerializer(serializers.ModelSerializer):
+class FailureReasonSerializer(ReferenceSerializer):
     class Meta:
         model = FailureReason
         fields = ["code", "description", "active"]
@@ -441,75 +409,3 @@ class LaneSerializer(serializers.ModelSerializer):
         if clash.exists():
             raise serializers.ValidationError({"to_location": ["A lane between these depots exists already."]})
         return attrs
-
-
-def _code_cannot_change(self, value):
-    if self.instance is not None and value != self.instance.code:
-        raise serializers.ValidationError("A code cannot change once made: integrations know it. Create a new one.")
-    return value
-
-
-for _serializer in (StockLocationSerializer, DeliveryMethodSerializer, ServiceLevelSerializer, FailureReasonSerializer):
-    _serializer.validate_code = _code_cannot_change
-    # A code taken already (active or not) is a 400 with the field named, not a database conflict.
-    _model = _serializer.Meta.model
-    _serializer.Meta.extra_kwargs = {
-        "code": {
-            "validators": [
-                UniqueValidator(
-                    _model.objects.all(), message=f"A {_model._meta.verbose_name} with this code exists already."
-                )
-            ]
-        }
-    }
-
-
-# --- Reading orders efficiently -----------------------------------------------------------------
-
-
-def movement_queryset():
-    return StockMovement.objects.select_related("from_location", "to_location", "order").prefetch_related("lines")
-
-
-def order_queryset():
-    """Orders with everything the representation needs, in a fixed number of queries."""
-    line_qs = OrderLine.objects.select_related("stock_location", "delivery_method", "group").order_by("line_no")
-    return Order.objects.select_related("service_level", "source_client", "source_user").prefetch_related(
-        Prefetch("lines", queryset=line_qs),
-        Prefetch(
-            "groups",
-            queryset=OrderGroup.objects.order_by("sequence").prefetch_related(Prefetch("lines", queryset=line_qs)),
-        ),
-        Prefetch("movements", queryset=movement_queryset().order_by("id")),
-    )
-
-
-def as_json(data):
-    """Serializer output as plain JSON types, exactly as the API renders it (decimals as numbers)."""
-    return json.loads(JSONRenderer().render(data))
-
-
-def order_representation(order_pk):
-    """The order as GET /api/v1/orders/{order_no}/ returns it (used for event payloads too)."""
-    return as_json(OrderSerializer(order_queryset().get(pk=order_pk)).data)
-
-
-def movement_representation(movement):
-    movement = movement_queryset().get(pk=movement.pk)
-    return as_json(MovementSerializer(movement).data)
-
-
-def history_representation(order):
-    rows = StatusChange.objects.filter(order=order, subject=StatusChange.Subject.ORDER).order_by("at", "id")
-    return [
-        {
-            "status": row.status,
-            "previous_status": row.previous_status or None,
-            "at": serializers.DateTimeField().to_representation(row.at),
-            "actor": "system"
-            if row.actor_kind == StatusChange.ActorKind.SYSTEM
-            else f"{row.actor_kind}:{row.actor_label}",
-            "note": row.note,
-        }
-        for row in rows
-    ]

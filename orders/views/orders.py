@@ -37,12 +37,15 @@ STATUS_COUNTS_FLOOR_SECONDS = 10
 STATUS_COUNTS_KEY = "office:order-status-counts"
 
 
-def _int(value, default, *, allowed=None, minimum=1):
+def _int(value, default, *, allowed=None, minimum=1, maximum=1_000_000):
+    """A whole number from the query or form, or `default` when it is missing, odd or out of range."""
     try:
         number = int(value)
     except (TypeError, ValueError):
         return default
     if allowed is not None and number not in allowed:
+        return default
+    if number > maximum:
         return default
     return max(number, minimum)
 
@@ -82,25 +85,25 @@ def _clean_query(params):
     return query
 
 
-# Table columns: (label, the ?sort= key it sorts by, or None).
+# Table columns: (label, the ?sort= key it sorts by, or None, hidden on narrow screens).
 COLUMNS = [
-    ("Order", "order_no"),
-    ("Customer", "customer"),
-    ("Postal code", None),
-    ("Reference", None),
-    ("Type", None),
-    ("Required", "required_date"),
-    ("Service", None),
-    ("Status", "status"),
-    ("Driver notes", None),
+    ("Order", "order_no", False),
+    ("Customer", "customer", False),
+    ("Postal code", None, False),
+    ("Reference", None, True),
+    ("Type", None, True),
+    ("Required", "required_date", False),
+    ("Service", None, True),
+    ("Status", "status", False),
+    ("Notes for the driver", None, False),
 ]
 
 
 def _columns(current_sort):
     """Headers with the link that sorts by them (again: the other way) and their aria-sort state."""
     columns = []
-    for label, key in COLUMNS:
-        column = {"label": label, "key": key, "next": key, "aria": None}
+    for label, key, optional in COLUMNS:
+        column = {"label": label, "key": key, "next": key, "aria": None, "optional": optional}
         if key and current_sort.lstrip("-") == key:
             descending = current_sort.startswith("-")
             column["aria"] = "descending" if descending else "ascending"
@@ -549,10 +552,20 @@ def _saved(request, order, message):
     return redirect(url)
 
 
+def _add_line_without_javascript(request, editor):
+    """ "Add a line" posted as a plain form (no htmx): the same form again with one more row, not saved."""
+    index, line_no = editor.next_line_index(), editor.next_line_no()
+    initial = {"line_no": line_no, "quantity": 1}
+    editor.lines.append(LineForm(prefix=f"lines-{index}", initial=initial, choices=editor.choices))
+    return _editor_response(request, editor)
+
+
 @require_http_methods(["GET", "POST"])
 @office_required
 def order_new(request):
     editor = OrderEditor(request)
+    if request.method == "POST" and "add_line" in request.POST:
+        return _add_line_without_javascript(request, editor)
     if request.method == "POST":
         if _save(editor, request):
             return _saved(request, editor.order, f"Order {editor.order.order_no} created.")
@@ -565,6 +578,8 @@ def order_new(request):
 def order_edit(request, order_no):
     order = _get_order(order_no)
     editor = OrderEditor(request, order)
+    if request.method == "POST" and "add_line" in request.POST:
+        return _add_line_without_javascript(request, editor)
     if request.method == "POST":
         if _save(editor, request):
             return _saved(request, editor.order, f"Order {editor.order.order_no} saved.")
@@ -689,6 +704,8 @@ def order_note(request, order_no, field):
         raise Http404("No such note.")
     order = _get_order(order_no)
     context = {"order": order, "field": field, "value": getattr(order, field), "original": getattr(order, field)}
+    # Editors opened from the list show which note they are; the detail page has headings instead.
+    context["labelled"] = request.GET.get("labelled") == "1" or request.POST.get("labelled") == "1"
     context["last_change"] = order.note_changes.filter(field=field).order_by("-at", "-id").first()
     if request.method == "GET":
         if request.GET.get("show"):
@@ -757,7 +774,7 @@ def order_move_status(request, order_no):
     order = _get_order(order_no)
     form = StatusMoveForm(request.POST)
     if not form.is_valid():
-        return _detail_with_error(request, order, "Choose the new status and write the reason.", form=form)
+        return _detail_with_error(request, order, "Choose the new status and write the reason.", form=form, status=400)
     target = form.cleaned_data["target"]
     if target not in dict(_status_targets(order)):
         return _detail_with_error(
@@ -788,11 +805,11 @@ def order_move_status(request, order_no):
     return _saved(request, order, f"Order {order.order_no} is now {Order.Status(target).label.lower()}.")
 
 
-def _detail_with_error(request, order, message, form=None):
+def _detail_with_error(request, order, message, form=None, status=409):
     order.refresh_from_db()
     context = _detail_context(order)
     context.update(action_error=message, status_form=form)
     template = "orders/order_detail.html"
     if request.htmx:
         template += "#actions"
-    return render(request, template, context, status=409)
+    return render(request, template, context, status=status)

@@ -52,15 +52,3 @@ def csv_file(rows, *, bom=False, encoding="utf-8", **kwargs):
 
 def upload(data, name="orders.csv"):
     return SimpleUploadedFile(name, data, content_type="text/csv")
-
-
-# The queue the tests' own Celery worker reads (see `worker_queue`), so that a worker started in
-# one test process never takes another process's messages from Celery's default queue.
-TEST_QUEUE = {"name": None}
-
-
-def enqueue_to_test_queue(job_id):
-    """settings.IMPORT_ENQUEUE for tests with a worker: the real task, sent to the test's own queue."""
-    from stream_portal.tasks import run_import_job
-
-    run_import_job.apply_async(args=[job_id], queue=TEST_QUEUE["name"])

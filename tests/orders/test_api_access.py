@@ -1,4 +1,4 @@
-"""Who may call what (SPEC §5): keys, scopes, ownership and rate limits, over every v1 endpoint."""
+"""Who may call what (docs/api.md): keys, scopes, ownership and rate limits, over every v1 endpoint."""
 
 import hashlib
 
@@ -22,17 +22,7 @@ from orders.models import (
     StockLocation,
     StockMovement,
 )
-from tests.conftest import ApiCaller, make_client, order_body
-
-
-def line(line_no=1, stock_location="BHM", delivery_method="BHM-VANS"):
-    return {
-        "line_no": line_no,
-        "sku": f"SKU-{line_no}",
-        "quantity": 1,
-        "stock_location": stock_location,
-        "delivery_method": delivery_method,
-    }
+from tests.conftest import ApiCaller, line, make_client, order_body
 
 
 def counts():
@@ -387,7 +377,7 @@ def test_orders_all_sees_and_changes_every_clients_orders(ops_api, alice_api, wo
     assert (order["driver_notes"], order["status"], order["source"]) == (
         "Changed by ops.",
         "cancelled",
-        "api:alice-erp",
+        "api_client:alice-erp",
     )
     history = alice_api.get("/api/v1/orders/SO-1/status/").json()["history"]
     assert (history[-1]["actor"], history[-1]["note"]) == ("api_client:ops", "Ops cancelled.")
@@ -397,7 +387,7 @@ def test_an_order_created_by_ops_belongs_to_ops(ops_api, alice_api, depots):
     ops_api.post("/api/v1/orders/", order_body("OPS-1"))
 
     assert alice_api.get("/api/v1/orders/OPS-1/").status_code == 404
-    assert ops_api.get("/api/v1/orders/OPS-1/").json()["source"] == "api:ops"
+    assert ops_api.get("/api/v1/orders/OPS-1/").json()["source"] == "api_client:ops"
 
 
 # --- Rate limits --------------------------------------------------------------------------------

@@ -1,26 +1,18 @@
-"""POST /api/v1/orders/bulk/ (SPEC §5): up to 500 orders, each created or rejected on its own."""
+"""POST /api/v1/orders/bulk/ (docs/api.md, docs/security.md): up to 500 orders, each created or rejected on its own."""
+
+import json
 
 import pytest
 from django.conf import settings
 
 from orders.models import Order, OrderLine, OutboxEvent, StatusChange, StockMovement
-from tests.conftest import order_body
+from tests.conftest import line, order_body
 
 URL = "/api/v1/orders/bulk/"
 
 
 def counts():
     return {m.__name__: m.objects.count() for m in (Order, OrderLine, StockMovement, StatusChange, OutboxEvent)}
-
-
-def line(line_no=1, stock_location="BHM", quantity=1):
-    return {
-        "line_no": line_no,
-        "sku": f"SKU-{line_no}",
-        "quantity": quantity,
-        "stock_location": stock_location,
-        "delivery_method": "BHM-VANS",
-    }
 
 
 def created(order_no):
@@ -82,7 +74,7 @@ def test_orders_created_in_bulk_are_the_same_as_created_one_by_one(alice_api, de
 
     order = alice_api.get("/api/v1/orders/B-1/").json()
 
-    assert (order["status"], order["source"], order["version"]) == ("awaiting_stock", "api:alice-erp", 1)
+    assert (order["status"], order["source"], order["version"]) == ("awaiting_stock", "api_client:alice-erp", 1)
     assert [(m["from_location"], m["to_location"], m["status"]) for m in order["movements"]] == [
         ("MAN", "BHM", "pending")
     ]
@@ -171,16 +163,24 @@ def test_an_order_refused_by_the_domain_does_not_sink_the_batch(alice_api, depot
     assert sorted(Order.objects.values_list("order_no", flat=True)) == ["B-1", "B-4"]
 
 
-def test_a_code_the_database_cannot_hold_is_an_error_of_that_order_only(alice_api, depots):
-    batch = [order_body("B-1"), order_body("B-2", service_level="2MAN\x00"), order_body("B-3")]
+@pytest.mark.parametrize(
+    ("poison", "message"),
+    [
+        ("2MAN\x00", "NUL (\\u0000) is not allowed in text."),
+        ("2MAN\ud800", "A lone UTF-16 surrogate (\\ud800–\\udfff) is not allowed in text."),
+    ],
+    ids=["nul", "lone-surrogate"],
+)
+def test_text_the_database_cannot_hold_refuses_the_whole_batch_before_any_order_is_made(
+    alice_api, depots, poison, message
+):
+    batch = [order_body("B-1"), order_body("B-2", service_level=poison), order_body("B-3")]
 
-    response = alice_api.post(URL, batch)
+    response = alice_api.post(URL, raw=json.dumps(batch))
 
-    assert response.status_code == 200
-    assert response.json() == {
-        "results": [created("B-1"), error("B-2", {"service_level": ["Invalid value."]}), created("B-3")]
-    }
-    assert sorted(Order.objects.values_list("order_no", flat=True)) == ["B-1", "B-3"]
+    assert response.status_code == 400
+    assert response.json() == {"errors": {"non_field_errors": [f"JSON parse error - {message}"]}}
+    assert Order.objects.count() == 0
 
 
 def test_json_nested_too_deeply_is_refused_with_400(alice_api, depots):

@@ -207,8 +207,12 @@ def test_a_working_day_in_the_office(live_server, transactional_db, depots, monk
             olive.check("orders-tablet", shot=True)
             olive.go("/movements/")
             olive.check("movements-tablet")
+            olive.go("/orders/SO-B1/notes/location_instructions/")  # the editor as a page, without htmx
+            olive.check("note-edit-page")
 
             # Settings, for the administrator.
+            adam.go("/settings/depots/new/")
+            adam.check("settings-add-depot")
             adam.go("/settings/")
             adam.check("settings", shot=True)
             adam.page.get_by_label("Name").fill("shop-erp")

@@ -16,18 +16,26 @@ from stream_portal.celery import app
 from tests.orders.test_api_docs_browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.orders.test_browser_dashboard import Browser
 
-from .importing import TEST_QUEUE, csv_file, row
+from .importing import csv_file, row
 
 pytestmark = pytest.mark.browser
 
 
+@pytest.fixture
+def queue():
+    """Celery's default queue renamed for this test, so that no other test process shares it."""
+    name = f"imports-browser-{uuid.uuid4().hex}"
+    default = app.conf.task_default_queue
+    app.conf.task_default_queue = name
+    yield name
+    app.conf.task_default_queue = default
+
+
 def test_import_a_file_with_one_bad_row_and_read_the_report(
-    live_server, transactional_db, depots, monkeypatch, settings, tmp_path
+    live_server, transactional_db, depots, monkeypatch, tmp_path, queue
 ):
     require_chromium()
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    TEST_QUEUE["name"] = f"imports-browser-{uuid.uuid4().hex}"
-    settings.IMPORT_ENQUEUE = "tests.orders.importing.enqueue_to_test_queue"
     User.objects.create_user("olive", password="olive-pass-2468")
     path = tmp_path / "tuesday.csv"
     path.write_bytes(
@@ -35,7 +43,7 @@ def test_import_a_file_with_one_bad_row_and_read_the_report(
     )
 
     with (
-        start_worker(app, pool="solo", perform_ping_check=False, queues=[TEST_QUEUE["name"]], shutdown_timeout=30),
+        start_worker(app, pool="solo", perform_ping_check=False, queues=[queue], shutdown_timeout=30),
         sync_playwright() as playwright,
     ):
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

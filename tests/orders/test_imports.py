@@ -6,9 +6,9 @@ from decimal import Decimal
 import pytest
 
 from orders import imports
-from orders.api.serializers import order_representation
 from orders.domain import Actor
 from orders.models import ImportJob, Order
+from orders.representation import order_dict, with_related
 
 from .importing import SAMPLE, csv_file, row, upload
 
@@ -43,7 +43,7 @@ def test_the_sample_file_makes_three_orders_as_the_api_would(depots, office_user
         "created": ["SAMPLE-1001", "SAMPLE-1002", "SAMPLE-1003"],
         "errors": [],
     }
-    first = order_representation(Order.objects.get(order_no="SAMPLE-1001").pk)
+    first = order_dict(with_related().get(order_no="SAMPLE-1001"))
     assert first["customer"] == {
         "name": "Ann Smith",
         "mobile": "07700 900123",
@@ -75,11 +75,11 @@ def test_the_sample_file_makes_three_orders_as_the_api_would(depots, office_user
     ] == [(1, "SOFA-3", "Three-seat sofa, grey", 1, 48.5, 1.9), (2, "CUSH-2", "Scatter cushions (pair)", 2, 1.2, 0.05)]
     assert [line["assembly_minutes"] for line in first["lines"]] == [30, 0]
     # Stock at MAN for a BHM fleet: the trunking rule made a movement, as for an API order.
-    second = order_representation(Order.objects.get(order_no="SAMPLE-1002").pk)
+    second = order_dict(with_related().get(order_no="SAMPLE-1002"))
     assert [(m["from_location"], m["to_location"]) for m in second["movements"]] == [("MAN", "BHM")]
     assert second["status"] == "awaiting_stock"
     # A blank Stock_Location with no default configured: the stock is at the fleet's own depot.
-    third = order_representation(Order.objects.get(order_no="SAMPLE-1003").pk)
+    third = order_dict(with_related().get(order_no="SAMPLE-1003"))
     assert third["lines"][0]["stock_location"] == "BHM"
     assert (third["address"]["lat"], third["address"]["lng"]) == (52.4791, -1.9025)
 

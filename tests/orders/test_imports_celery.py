@@ -22,7 +22,6 @@ from .importing import csv_file, row, upload
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TASK = "stream_portal.tasks.run_import_job"
-QUEUE = "celery"  # Celery's default queue: a Redis list of that name
 
 
 @pytest.fixture
@@ -30,64 +29,59 @@ def broker():
     return redis.Redis.from_url(settings.CELERY_BROKER_URL)
 
 
-def import_messages(broker, job_id):
-    """The raw messages waiting in the broker that would run import job `job_id`."""
-    found = []
-    for raw in broker.lrange(QUEUE, 0, -1):
-        headers = json.loads(raw).get("headers", {})
-        if headers.get("task") == TASK and headers.get("argsrepr") == f"({job_id},)":
-            found.append(raw)
-    return found
+@pytest.fixture(autouse=True)
+def queue(broker):
+    """Celery's default queue renamed for this test: the real enqueue path, and a Redis list that no
+    other test process writes to or reads from."""
+    name = f"imports-test-{uuid.uuid4().hex}"
+    default = app.conf.task_default_queue
+    app.conf.task_default_queue = name
+    yield name
+    app.conf.task_default_queue = default
+    broker.delete(name)
 
 
-def take(broker, messages):
-    for raw in messages:
-        broker.lrem(QUEUE, 1, raw)
+def import_messages(broker, queue):
+    """The job ids of the run_import_job messages waiting in the queue."""
+    ids = []
+    for raw in broker.lrange(queue, 0, -1):
+        headers = json.loads(raw)["headers"]
+        assert headers["task"] == TASK
+        ids.append(int(headers["argsrepr"].strip("(,)")))
+    return ids
 
 
-def test_the_job_is_sent_to_the_broker_only_after_commit(depots, broker):
+def test_the_job_is_sent_to_the_broker_only_after_commit(depots, broker, queue):
     with transaction.atomic():
         job = imports.start_import(upload(csv_file([row()])), actor=Actor.system())
         # Inside the transaction a worker could not see the job yet: nothing is sent.
-        assert import_messages(broker, job.pk) == []
+        assert import_messages(broker, queue) == []
 
-    sent = import_messages(broker, job.pk)
-    take(broker, sent)
-    assert len(sent) == 1
+    assert import_messages(broker, queue) == [job.pk]
 
 
-def test_nothing_is_sent_when_the_transaction_rolls_back(depots, broker):
-    before = broker.llen(QUEUE)
-
+def test_nothing_is_sent_when_the_transaction_rolls_back(depots, broker, queue):
     with pytest.raises(RuntimeError), transaction.atomic():
-        job = imports.start_import(upload(csv_file([row()])), actor=Actor.system())
+        imports.start_import(upload(csv_file([row()])), actor=Actor.system())
         raise RuntimeError("the request failed after the upload")
 
     assert ImportJob.objects.count() == 0
-    assert import_messages(broker, job.pk) == []
-    assert broker.llen(QUEUE) <= before
+    assert import_messages(broker, queue) == []
 
 
-def test_the_sweeper_sends_lost_jobs_again(depots, broker):
+def test_the_sweeper_sends_lost_jobs_again(depots, broker, queue):
     job = imports.start_import(upload(csv_file([row()])), actor=Actor.system())
-    take(broker, import_messages(broker, job.pk))
+    broker.delete(queue)  # as if the message had been lost
     ImportJob.objects.filter(pk=job.pk).update(created_at=job.created_at - imports.STALE_AFTER * 2)
 
     assert tasks.resume_import_jobs.apply().get() == [job.pk]
 
-    sent = import_messages(broker, job.pk)
-    take(broker, sent)
-    assert len(sent) == 1
+    assert import_messages(broker, queue) == [job.pk]
 
 
-def test_a_real_worker_runs_the_job_from_the_broker(depots, broker):
-    # A queue of its own, so that a worker here never takes another test process's messages.
-    queue = f"imports-test-{uuid.uuid4().hex}"
-    job = imports.start_import(upload(csv_file([row("IMP-1"), row("IMP-2")])), actor=Actor.system())
-    take(broker, import_messages(broker, job.pk))
-
+def test_a_real_worker_runs_the_job_from_the_broker(depots, broker, queue):
     with start_worker(app, pool="solo", perform_ping_check=False, queues=[queue], shutdown_timeout=30):
-        tasks.run_import_job.apply_async(args=[job.pk], queue=queue)
+        job = imports.start_import(upload(csv_file([row("IMP-1"), row("IMP-2")])), actor=Actor.system())
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             job.refresh_from_db()
@@ -95,6 +89,6 @@ def test_a_real_worker_runs_the_job_from_the_broker(depots, broker):
                 break
             time.sleep(0.2)
 
-    assert (job.state, job.created, job.errors) == ("done", ["IMP-1", "IMP-2"], [])
+    assert (job.state, job.created, job.errors, job.attempts) == ("done", ["IMP-1", "IMP-2"], [], 1)
     assert Order.objects.count() == 2
-    broker.delete(queue)
+    assert import_messages(broker, queue) == []  # acknowledged

@@ -63,7 +63,7 @@ def test_list_filters_by_search_status_and_type(office, make_order):
 def test_list_filters_through_lines_without_repeating_orders(office, make_order):
     from tests.conftest import line
 
-    make_order("SO-1", lines=[line(1, stock="MAN"), line(2, stock="MAN")])
+    make_order("SO-1", lines=[line(1, stock_location="MAN"), line(2, stock_location="MAN")])
     make_order("SO-2")
     page = office.get("/orders/", {"stock_location": "MAN"}).content.decode()
     assert page.count('href="/orders/SO-1/"') == 1 and 'href="/orders/SO-2/"' not in page
@@ -380,3 +380,79 @@ def test_status_counts_follow_changes_but_not_more_often_than_the_floor(office, 
         traveller.shift(11)
         page = office.get("/orders/").content.decode()
         assert "Ready to plan 0</span>" in page and "Cancelled 1</span>" in page
+
+
+def test_location_instructions_are_edited_from_the_list_too(office, make_order):
+    make_order("SO-1")
+    page = office.get("/orders/").content.decode()
+    assert 'hx-get="/orders/SO-1/notes/location_instructions/?labelled=1"' in page
+    editor = office.get("/orders/SO-1/notes/location_instructions/", {"labelled": 1}, headers=HX).content.decode()
+    assert '<input type="hidden" name="labelled" value="1">' in editor
+    shown = office.post(
+        "/orders/SO-1/notes/location_instructions/",
+        {"value": "Back door", "original": "", "labelled": "1"},
+        headers=HX,
+    ).content.decode()
+    assert '<span class="note-label">Location:</span>' in shown and "Back door" in shown
+    assert Order.objects.get(order_no="SO-1").location_instructions == "Back door"
+
+
+@pytest.mark.parametrize("page", ["abc", "-3", "0", "1" + "0" * 30])
+def test_odd_page_numbers_show_the_first_page(office, make_order, page):
+    make_order("SO-1")
+    response = office.get("/orders/", {"page": page, "per_page": "7"})
+    assert response.status_code == 200
+    assert 'href="/orders/SO-1/"' in response.content.decode()
+
+
+def test_a_status_move_without_a_reason_is_a_400(office, make_order):
+    make_order("SO-1")
+    response = office.post("/orders/SO-1/status/", {"target": "planned", "reason": ""})
+    assert response.status_code == 400
+    assert "Choose the new status and write the reason." in response.content.decode()
+    assert Order.objects.get(order_no="SO-1").status == Order.Status.READY
+
+
+def test_add_a_line_without_javascript_posts_the_form_back_with_one_more_row(office, depots):
+    data = form_data(add_line="1", customer_name="Typed So Far")
+    response = office.post("/orders/new/", data)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'name="lines-2-line_no" value="3"' in page and 'value="Typed So Far"' in page
+    assert "Not saved yet" not in page
+    assert not Order.objects.exists()
+
+
+def test_editing_a_multi_order_changes_its_legs_through_the_services(office, depots):
+    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    data = form_data(order_type="multi", line1="", postal_code="", town="")
+    legs = {
+        "lines-0-sequence": "1",
+        "lines-1-sequence": "2",
+        "groups-0-sequence": "1",
+        "groups-0-group_type": "delivery",
+        "groups-0-line1": "1 High Street",
+        "groups-0-postal_code": "B2 4QA",
+        "groups-0-country": "GB",
+        "groups-0-required_date": tomorrow,
+        "groups-1-sequence": "2",
+        "groups-1-group_type": "delivery",
+        "groups-1-line1": "9 Low Road",
+        "groups-1-postal_code": "M1 1AA",
+        "groups-1-country": "GB",
+    }
+    assert office.post("/orders/new/", {**data, **legs}).status_code == 302
+    page = office.get("/orders/SO-9/edit/").content.decode()
+    assert 'name="groups-1-postal_code" value="M1 1AA"' in page and 'name="lines-1-sequence" value="2"' in page
+    edit = {k: v for k, v in {**data, **legs}.items() if k not in ("order_no", "order_type")}
+    edit.update({"version": "1", "groups-1-postal_code": "m2 2bb", "groups-1-group_type": "collection"})
+    response = office.post("/orders/SO-9/edit/", edit)
+    assert response.status_code == 302, response.content.decode()
+    order = Order.objects.get(order_no="SO-9")
+    leg = order.groups.get(sequence=2)
+    assert (leg.postal_code, leg.group_type) == ("M2 2BB", "collection")
+    bad = {**edit, "version": str(order.version), "groups-1-postal_code": "NOPE"}
+    response = office.post("/orders/SO-9/edit/", bad)
+    assert response.status_code == 422
+    assert 'id="id_groups-1-postal_code_error"' in response.content.decode()
+    assert order.groups.get(sequence=2).postal_code == "M2 2BB"

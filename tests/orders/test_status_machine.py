@@ -1,4 +1,4 @@
-"""The order status machine (SPEC §3): the graph itself, and the services that walk it on real orders."""
+"""The order status machine (docs/status-machine.md): the graph itself, and the services that walk it on real orders."""
 
 from datetime import timedelta
 from itertools import product
@@ -10,6 +10,7 @@ from django.utils import timezone
 from orders import services
 from orders.domain import (
     EDITABLE_STATUSES,
+    MOVEMENT_TRANSITIONS,
     TRANSITIONS,
     Actor,
     OrderError,
@@ -34,7 +35,7 @@ SYSTEM = Actor.system()
 PLANNER = Actor.for_inbound("route-planner")
 STATUSES = [s.value for s in Order.Status]
 
-# SPEC §3, written out by hand: the graph the code must implement.
+# docs/status-machine.md, written out by hand: the graph the code must implement.
 ALLOWED = {
     ("awaiting_stock", "ready"),
     ("awaiting_stock", "cancelled"),
@@ -75,6 +76,23 @@ def test_each_transition_is_allowed_exactly_when_the_spec_allows_it(pair):
     current, target = pair
 
     assert can_transition(current, target) is (pair in ALLOWED)
+
+
+MOVEMENT_STATUSES = [s.value for s in StockMovement.Status]
+# The movement graph written out by hand: pending → dispatched → received, or pending → cancelled.
+MOVEMENT_ALLOWED = {("pending", "dispatched"), ("pending", "cancelled"), ("dispatched", "received")}
+
+
+@pytest.mark.parametrize(
+    "pair",
+    list(product(MOVEMENT_STATUSES, MOVEMENT_STATUSES)),
+    ids=lambda p: f"{p[0]}->{p[1]}:{'allowed' if p in MOVEMENT_ALLOWED else 'refused'}",
+)
+def test_each_movement_transition_is_allowed_exactly_when_the_graph_allows_it(pair):
+    current, target = pair
+
+    assert set(MOVEMENT_TRANSITIONS) == set(MOVEMENT_STATUSES)
+    assert (target in MOVEMENT_TRANSITIONS[current]) is (pair in MOVEMENT_ALLOWED)
 
 
 def test_lines_are_editable_exactly_while_awaiting_stock_ready_planned_or_failed():

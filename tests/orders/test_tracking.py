@@ -1,6 +1,7 @@
 """The public tracking page /track/<token>/: what the customer sees, what nobody else learns."""
 
 import re
+from datetime import time
 
 import pytest
 from django.core.cache import cache
@@ -72,7 +73,7 @@ def assert_within_csp(response):
 
 
 def test_a_new_order_shows_its_status_town_and_postal_code_only(make_order, client):
-    order = make_order("SO-1", required_time_from="10:00", required_time_to="12:00")
+    order = make_order("SO-1", required_time_from=time(10, 0), required_time_to=time(12, 0))
     response = page(client, order)
 
     assert response.status_code == 200
@@ -98,7 +99,7 @@ def test_a_planned_order_shows_its_day_and_eta_window(make_order, client):
     assert "Planned for Tuesday 5 March 2030 Expected between 09:00 and 11:00" in text
     assert "Requested for" not in text
     # The route planner's details for the office are not the customer's business.
-    assert "BX71 KTP" not in text and "R-01" not in text
+    assert "BX71 KTP" not in text and "R-01" not in text and "Dee" not in text
 
 
 def test_a_completed_order_shows_its_proof_of_delivery(make_order, client):

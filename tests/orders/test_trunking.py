@@ -1,4 +1,4 @@
-"""The trunking rule (SPEC §4): which stock movements an order's lines need, and what happens to them.
+"""The trunking rule (docs/trunking.md): which stock movements an order's lines need, and what happens to them.
 
 Depots from `depots`: BHM, MAN, LDS, each with a fleet (`<code>-VANS`); lanes MAN→BHM 2 days and
 LDS→BHM 3 days; every other pair takes the default of 1 day. "Today" is frozen on a Monday.
@@ -9,11 +9,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.db import IntegrityError, transaction
 
 from orders import services, trunking
 from orders.domain import Actor, OrderError
 from orders.models import (
     DeliveryMethod,
+    Lane,
     Order,
     OrderGroup,
     OrderLine,
@@ -22,7 +24,7 @@ from orders.models import (
     StockLocation,
     StockMovement,
 )
-from tests.conftest import line, reload
+from tests.conftest import day, line, reload
 
 TODAY = date(2030, 3, 4)
 SYSTEM = Actor.system()
@@ -32,10 +34,6 @@ SYSTEM = Actor.system()
 def today():
     with time_machine.travel(datetime(2030, 3, 4, 10, 0, tzinfo=ZoneInfo("Europe/London"))):
         yield TODAY
-
-
-def day(offset):
-    return TODAY + timedelta(days=offset)
 
 
 def group(sequence, lines, group_type="delivery"):
@@ -129,7 +127,7 @@ RULE_TABLE = [
 
 @pytest.mark.parametrize(("stock", "fleet_code", "on_hand", "order_type", "expected", "status", "earliest"), RULE_TABLE)
 def test_the_trunking_rule_for_one_line(make_order, stock, fleet_code, on_hand, order_type, expected, status, earliest):
-    order = make_order(order_type=order_type, lines=[line(1, stock, fleet_code, quantity=2, on_hand=day(on_hand))])
+    order = make_order(order_type=order_type, lines=[line(1, stock, fleet_code, quantity=2, on_hand_date=day(on_hand))])
 
     if expected is None:
         assert movements_of(order) == []
@@ -187,7 +185,7 @@ def test_lines_on_the_same_lane_share_one_movement_shipped_when_the_last_is_on_h
             lines=[
                 line(1, "MAN", "BHM-VANS", quantity=2),
                 line(2, "BHM", "BHM-VANS"),
-                line(3, "MAN", "BHM-VANS", quantity=5, on_hand=day(1)),
+                line(3, "MAN", "BHM-VANS", quantity=5, on_hand_date=day(1)),
             ]
         )
     )
@@ -197,7 +195,7 @@ def test_lines_on_the_same_lane_share_one_movement_shipped_when_the_last_is_on_h
 
 
 def test_a_future_on_hand_date_holds_the_order_back_even_without_trunking(make_order):
-    order = reload(make_order(lines=[line(1, "BHM", "BHM-VANS", on_hand=day(4))]))
+    order = reload(make_order(lines=[line(1, "BHM", "BHM-VANS", on_hand_date=day(4))]))
 
     assert movements_of(order) == []
     assert order.status == Order.Status.AWAITING_STOCK
@@ -205,7 +203,7 @@ def test_a_future_on_hand_date_holds_the_order_back_even_without_trunking(make_o
 
 
 def test_a_future_on_hand_date_sets_the_movements_ship_date(make_order):
-    order = reload(make_order(lines=[line(1, "LDS", "BHM-VANS", on_hand=day(10))]))
+    order = reload(make_order(lines=[line(1, "LDS", "BHM-VANS", on_hand_date=day(10))]))
 
     assert movements_of(order) == [pending("LDS→BHM", day(10), day(13), {1: 1})]
     assert order.earliest_delivery_date == day(13)
@@ -273,7 +271,7 @@ def test_changing_a_lines_quantity_replaces_the_pending_movement_with_the_new_qu
 
 
 def test_changing_a_lines_on_hand_date_re_dates_its_movement_either_way(make_order):
-    order = make_order(lines=[line(1, "MAN", "BHM-VANS", on_hand=day(5))])
+    order = make_order(lines=[line(1, "MAN", "BHM-VANS", on_hand_date=day(5))])
 
     services.update_order(order, actor=SYSTEM, lines=[{"line_no": 1, "on_hand_date": day(8)}])
     services.update_order(order, actor=SYSTEM, lines=[{"line_no": 1, "on_hand_date": day(1)}])
@@ -335,8 +333,8 @@ def test_running_the_rule_twice_changes_nothing(make_order):
     first = trunking.apply(order)
     second = trunking.apply(order)
 
-    assert (first.created, first.cancelled, first.changed) == ([], [], False)
-    assert (second.created, second.cancelled, second.changed) == ([], [], False)
+    assert (first.created, first.cancelled) == ([], [])
+    assert (second.created, second.cancelled) == ([], [])
     assert order.earliest_delivery_date == day(3)
     assert snapshot(order) == before
 
@@ -359,7 +357,69 @@ def test_an_update_with_identical_values_changes_nothing(make_order):
     assert reload(order).version == 1
 
 
-# --- Dispatched movements are frozen ------------------------------------------------------------
+def test_a_lane_whose_transit_days_changed_re_dates_the_pending_movement_at_the_next_change(make_order):
+    order = make_order(lines=[line(1, "MAN", "BHM-VANS")])
+    old = movement(order, "MAN→BHM")
+    Lane.objects.filter(from_location__code="MAN", to_location__code="BHM").update(transit_days=5)
+
+    services.update_order(order, actor=SYSTEM, lines=[{"line_no": 1, "description": "Blue sofa"}])
+
+    assert movements_of(order) == [
+        {**pending("MAN→BHM", TODAY, day(2), {1: 1}), "status": "cancelled"},
+        pending("MAN→BHM", TODAY, day(5), {1: 1}),
+    ]
+    assert reload(order).earliest_delivery_date == day(5)
+    old.refresh_from_db()
+    assert (old.status, old.version) == ("cancelled", 2)
+
+
+def test_a_change_to_an_order_trunked_between_depots_without_a_lane_keeps_its_movement(make_order):
+    order = make_order(lines=[line(1, "BHM", "LDS-VANS"), line(2, "BHM", "MAN-VANS")])
+    before = movements_of(order)
+
+    services.update_order(order, actor=SYSTEM, lines=[{"line_no": 1, "description": "Blue sofa"}])
+
+    assert (
+        movements_of(order)
+        == before
+        == [
+            pending("BHM→LDS", TODAY, day(1), {1: 1}),
+            pending("BHM→MAN", TODAY, day(1), {2: 1}),
+        ]
+    )
+    assert reload(order).earliest_delivery_date == day(1)
+
+
+def test_a_movement_the_rule_cancels_gets_a_new_version_for_if_match(make_order):
+    order = make_order(lines=[line(1, "MAN", "BHM-VANS")])
+    old = movement(order, "MAN→BHM")
+    assert old.version == 1
+
+    services.update_order(order, actor=SYSTEM, lines=[{"line_no": 1, "quantity": 2}])
+
+    old.refresh_from_db()
+    assert (old.status, old.version) == ("cancelled", 2)
+    assert movement(order, "MAN→BHM", status="pending").version == 1
+
+
+def test_an_order_never_has_two_pending_movements_on_one_lane(make_order):
+    # The rule keeps at most one pending movement per lane; the database holds it to that.
+    order = make_order(lines=[line(1, "MAN", "BHM-VANS")])
+    first = movement(order, "MAN→BHM")
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        StockMovement.objects.create(
+            order=order,
+            from_location=first.from_location,
+            to_location=first.to_location,
+            ship_date=TODAY,
+            due_date=day(2),
+        )
+
+    assert StockMovement.objects.filter(order=order).count() == 1
+
+
+# --- Dispatched and received movements are frozen -----------------------------------------------
 
 
 @pytest.fixture
@@ -370,6 +430,13 @@ def dispatched_order(make_order):
     return reload(order)
 
 
+@pytest.fixture
+def received_order(dispatched_order):
+    """The same order once its MAN→BHM movement was received."""
+    services.receive_movement(movement(dispatched_order, "MAN→BHM").reference, actor=SYSTEM)
+    return reload(dispatched_order)
+
+
 FROZEN_CHANGES = [
     pytest.param(lambda: [{"line_no": 1, "quantity": 3}], False, id="quantity"),
     pytest.param(lambda: [{"line_no": 1, "stock_location": location("LDS")}], False, id="stock-location"),
@@ -378,18 +445,25 @@ FROZEN_CHANGES = [
 ]
 
 
+@pytest.mark.parametrize("state", ["dispatched", "received"])
 @pytest.mark.parametrize(("lines", "replace"), FROZEN_CHANGES)
-def test_a_change_to_a_line_on_a_dispatched_movement_is_refused_and_changes_nothing(dispatched_order, lines, replace):
-    before = snapshot(dispatched_order)
+def test_a_change_to_a_line_on_a_dispatched_or_received_movement_is_refused_and_changes_nothing(
+    request, state, lines, replace
+):
+    order = request.getfixturevalue(f"{state}_order")
+    before = snapshot(order)
 
     with pytest.raises(OrderError) as caught:
-        services.update_order(dispatched_order, actor=SYSTEM, lines=lines(), replace_lines=replace)
+        services.update_order(order, actor=SYSTEM, lines=lines(), replace_lines=replace)
 
     assert caught.value.code == "movement_dispatched"
-    reference = movement(dispatched_order, "MAN→BHM").reference
-    assert reference in caught.value.message
-    assert "already dispatched" in caught.value.message
-    assert snapshot(dispatched_order) == before
+    reference = movement(order, "MAN→BHM").reference
+    what = "removed" if replace else "quantity, stock location and delivery method can no longer change"
+    assert caught.value.message.startswith(
+        f"Line 1 (SKU-1) is on stock movement {reference}, which was already {state}"
+    )
+    assert what in caught.value.message
+    assert snapshot(order) == before
 
 
 def test_a_new_line_on_the_lane_of_a_dispatched_movement_gets_a_second_movement(dispatched_order):
@@ -418,6 +492,19 @@ def test_other_lines_of_the_order_still_change_while_a_movement_is_dispatched(di
 
     assert OrderLine.objects.get(order=dispatched_order, line_no=2).quantity == 5
     assert movements_of(dispatched_order) == [{**pending("MAN→BHM", TODAY, day(2), {1: 2}), "status": "dispatched"}]
+    # The dispatched movement still decides the date, not line 1's on-hand date (today).
+    assert reload(dispatched_order).earliest_delivery_date == day(2)
+
+
+@pytest.mark.parametrize("state", ["dispatched", "received"])
+def test_after_a_change_the_earliest_date_still_counts_a_frozen_movements_due_date(request, state):
+    order = request.getfixturevalue(f"{state}_order")
+
+    services.update_order(order, actor=SYSTEM, lines=[{"line_no": 2, "on_hand_date": day(1)}])
+
+    order = reload(order)
+    assert order.earliest_delivery_date == day(2)
+    assert [m["status"] for m in movements_of(order)] == [state]
 
 
 def test_cancelling_an_order_cancels_its_pending_movements_and_leaves_dispatched_ones(make_order):
@@ -492,7 +579,7 @@ def test_a_received_movement_cannot_be_received_or_dispatched_again(make_order):
 
 
 def test_release_due_orders_readies_an_order_on_its_on_hand_date_and_not_before(make_order):
-    waiting = make_order("SO-ONHAND", lines=[line(1, "BHM", "BHM-VANS", on_hand=day(3))])
+    waiting = make_order("SO-ONHAND", lines=[line(1, "BHM", "BHM-VANS", on_hand_date=day(3))])
     trunked = make_order("SO-TRUNK", lines=[line(1, "MAN", "BHM-VANS")])
 
     assert services.release_due_orders(on=day(2)) == []
@@ -510,7 +597,7 @@ def test_release_due_orders_readies_an_order_on_its_on_hand_date_and_not_before(
 
 
 def test_release_due_orders_leaves_an_order_still_waiting_for_its_movement(make_order):
-    order = make_order(lines=[line(1, "MAN", "BHM-VANS", on_hand=day(1))])
+    order = make_order(lines=[line(1, "MAN", "BHM-VANS", on_hand_date=day(1))])
     assert reload(order).earliest_delivery_date == day(3)
 
     assert services.release_due_orders(on=day(30)) == []
@@ -519,7 +606,7 @@ def test_release_due_orders_leaves_an_order_still_waiting_for_its_movement(make_
 
 
 def test_release_due_orders_uses_today_by_default(make_order):
-    order = make_order(lines=[line(1, "BHM", "BHM-VANS", on_hand=day(1))])
+    order = make_order(lines=[line(1, "BHM", "BHM-VANS", on_hand_date=day(1))])
 
     assert services.release_due_orders() == []
     with time_machine.travel(datetime(2030, 3, 5, 6, 0, tzinfo=ZoneInfo("Europe/London"))):

@@ -15,6 +15,7 @@ from webhooks import delivery
 from webhooks.models import Delivery, Subscription
 
 from .inbound_helpers import Sender, make_source
+from .office_helpers import admin, office  # noqa: F401  the office's personas, for the settings pages
 
 PORTS = range(8300, 8400)
 

@@ -14,7 +14,7 @@ from rest_framework.exceptions import APIException, NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from orders.api.views import filter_parameters, validated_filters
+from orders.api.filters import filter_parameters, validated_filters
 from orders.models import ApiClient
 
 from .. import delivery as service

@@ -1,4 +1,4 @@
-"""create_api_client NAME --scopes S1,S2 [--rotate]: issue an API key (SPEC §10).
+"""create_api_client NAME --scopes S1,S2 [--rotate]: issue an API key (docs/api.md).
 
 The key is printed alone on the last line so a script can take it with `tail -n 1`; only its
 digest is stored, so this is the one time anyone sees it.

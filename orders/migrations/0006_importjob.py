@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0004_note_change'),
+        ('orders', '0005_identifier_validators'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
