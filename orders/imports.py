@@ -326,11 +326,18 @@ READERS = {
 
 
 class _CodeTable:
-    """Just enough of a queryset for CodeField: `.get(code=...)` and `.model`, from codes loaded once."""
+    """Just enough of a queryset for CodeField (`.filter(active=True)`, `.get(code=...)`, `.model`), from
+    codes loaded once."""
 
     def __init__(self, model, by_code):
         self.model = model
         self._by_code = by_code
+
+    def filter(self, *, active):
+        # The table was loaded with the active codes only, which is all CodeField asks for here.
+        if active is not True:
+            raise ValueError("the preloaded code table holds active codes only")
+        return self
 
     def get(self, *, code):
         try:

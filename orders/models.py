@@ -40,9 +40,23 @@ class ReferenceQuerySet(models.QuerySet):
         return self.filter(active=True)
 
 
-def code_field():
-    """The `code` every kind of reference data is addressed by (orders/identifiers.py says what it may hold)."""
-    return models.CharField(max_length=CODE_MAX_LENGTH, unique=True, validators=[validate_code])
+class ReferenceData(models.Model):
+    """Reference data, addressed by a unique `code` (orders/identifiers.py says what it may hold).
+
+    Nothing is deleted: `active=False` retires a code; orders keep theirs, new lines cannot use it.
+    """
+
+    code = models.CharField(max_length=CODE_MAX_LENGTH, unique=True, validators=[validate_code])
+    active = models.BooleanField(default=True)
+
+    objects = ReferenceQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.code
 
 
 def actor_label(kind, name=""):
@@ -63,55 +77,25 @@ class Versioned(models.Model):
         return expected is None or expected == self.version
 
 
-class StockLocation(AddressFields):
+class StockLocation(ReferenceData, AddressFields):
     """A depot that holds stock and runs fleets."""
 
-    code = code_field()
     name = models.CharField(max_length=100)
-    active = models.BooleanField(default=True)
-
-    objects = ReferenceQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["code"]
-
-    def __str__(self):
-        return self.code
 
 
-class DeliveryMethod(models.Model):
+class DeliveryMethod(ReferenceData):
     """A fleet of vehicles doing final-mile work from one depot."""
 
-    code = code_field()
     name = models.CharField(max_length=100)
     depot = models.ForeignKey(StockLocation, on_delete=models.PROTECT, related_name="delivery_methods")
-    active = models.BooleanField(default=True)
-
-    objects = ReferenceQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["code"]
-
-    def __str__(self):
-        return self.code
 
 
-class ServiceLevel(models.Model):
+class ServiceLevel(ReferenceData):
     """What the customer bought: two-man delivery, room of choice, assembly..."""
 
-    code = code_field()
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True)
     default_unload_minutes = models.PositiveIntegerField(default=0)
-    active = models.BooleanField(default=True)
-
-    objects = ReferenceQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["code"]
-
-    def __str__(self):
-        return self.code
 
 
 class Lane(models.Model):
@@ -134,20 +118,10 @@ class Lane(models.Model):
         return f"{self.from_location.code}→{self.to_location.code} ({self.transit_days}d)"
 
 
-class FailureReason(models.Model):
+class FailureReason(ReferenceData):
     """A reason a driver can give for a failed delivery."""
 
-    code = code_field()
     description = models.CharField(max_length=200)
-    active = models.BooleanField(default=True)
-
-    objects = ReferenceQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["code"]
-
-    def __str__(self):
-        return self.code
 
 
 class ApiClient(models.Model):

@@ -1,4 +1,4 @@
-"""The office dashboard's pages (SPEC §9 in docs/dashboard.md)."""
+"""The office dashboard's pages (docs/dashboard.md)."""
 
 from django.urls import path
 

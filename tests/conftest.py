@@ -9,11 +9,12 @@
 import json
 import os
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.conf import settings as django_settings
 from django.test import Client
+from django.utils import timezone
 
 from orders.models import ApiClient, DeliveryMethod, FailureReason, Lane, ServiceLevel, StockLocation
 
@@ -122,17 +123,28 @@ def anon_api():
     return ApiCaller()
 
 
-def line(line_no, stock="BHM", fleet="BHM-VANS", quantity=1, on_hand=None):
-    """An order line as the API takes it: stock at `stock`, delivered by fleet `fleet`."""
+def day(offset=0, start=None):
+    """The date `offset` days after `start` (default: today in the office's time zone)."""
+    return (start or timezone.localdate()) + timedelta(days=offset)
+
+
+def line(
+    line_no=1, stock_location="BHM", delivery_method="BHM-VANS", quantity=1, *, sku=None, on_hand_date=None, **extra
+):
+    """An order line as the API takes it: stock at `stock_location`, delivered by fleet `delivery_method`.
+
+    The one line builder of the suite; `extra` adds or overrides any other field.
+    """
     spec = {
         "line_no": line_no,
-        "sku": f"SKU-{line_no}",
+        "sku": sku if sku is not None else f"SKU-{line_no}",
         "quantity": quantity,
-        "stock_location": stock,
-        "delivery_method": fleet,
+        "stock_location": stock_location,
+        "delivery_method": delivery_method,
+        **extra,
     }
-    if on_hand is not None:
-        spec["on_hand_date"] = on_hand.isoformat()
+    if on_hand_date is not None:
+        spec["on_hand_date"] = on_hand_date.isoformat() if isinstance(on_hand_date, date) else on_hand_date
     return spec
 
 

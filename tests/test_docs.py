@@ -201,7 +201,7 @@ def test_the_worked_examples_of_the_trunking_doc(depots, ops_api):
     # 2. Lines share a lane; the latest on-hand date sets the ship date.
     lines = [
         line(1, "MAN", "BHM-VANS"),
-        line(2, "MAN", "BHM-VANS", on_hand=date(2026, 12, 4)),
+        line(2, "MAN", "BHM-VANS", on_hand_date=date(2026, 12, 4)),
         line(3, "LDS", "BHM-VANS"),
     ]
     r = ops_api.post("/api/v1/orders/", order_body("SO-1002", lines=lines))
@@ -225,7 +225,7 @@ def test_the_worked_examples_of_the_trunking_doc(depots, ops_api):
     r = ops_api.post("/api/v1/orders/", order_body("SO-1004", lines=[line(1, "BHM", "BHM-VANS")]))
     assert (movements(r), r.json()["status"], r.json()["earliest_delivery_date"]) == ([], "ready", "2026-12-01")
     says("No movement. The order is `ready` at once; `earliest_delivery_date` 2026-12-01")
-    later = [line(1, "BHM", "BHM-VANS", on_hand=date(2026, 12, 5))]
+    later = [line(1, "BHM", "BHM-VANS", on_hand_date=date(2026, 12, 5))]
     r = ops_api.post("/api/v1/orders/", order_body("SO-1005", lines=later))
     assert (movements(r), r.json()["status"], r.json()["earliest_delivery_date"]) == (
         [],

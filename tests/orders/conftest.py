@@ -1,4 +1,4 @@
-"""Personas of the office pages: an office user (Olive), an administrator (Adam), an inactive user."""
+"""Personas of the office pages: an office user (Olive) and an administrator (Adam), each with a logged-in client."""
 
 import pytest
 from django.contrib.auth.models import User

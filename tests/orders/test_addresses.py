@@ -1,4 +1,4 @@
-"""The address rules every door shares (SPEC §2)."""
+"""The address rules every door shares."""
 
 from decimal import Decimal
 

@@ -1,4 +1,4 @@
-"""Who may call what (SPEC §5): keys, scopes, ownership and rate limits, over every v1 endpoint."""
+"""Who may call what (docs/api.md): keys, scopes, ownership and rate limits, over every v1 endpoint."""
 
 import hashlib
 
@@ -22,17 +22,7 @@ from orders.models import (
     StockLocation,
     StockMovement,
 )
-from tests.conftest import ApiCaller, make_client, order_body
-
-
-def line(line_no=1, stock_location="BHM", delivery_method="BHM-VANS"):
-    return {
-        "line_no": line_no,
-        "sku": f"SKU-{line_no}",
-        "quantity": 1,
-        "stock_location": stock_location,
-        "delivery_method": delivery_method,
-    }
+from tests.conftest import ApiCaller, line, make_client, order_body
 
 
 def counts():

@@ -1,4 +1,4 @@
-"""POST /api/v1/orders/bulk/ (SPEC §5): up to 500 orders, each created or rejected on its own."""
+"""POST /api/v1/orders/bulk/ (docs/api.md, docs/security.md): up to 500 orders, each created or rejected on its own."""
 
 import json
 
@@ -6,23 +6,13 @@ import pytest
 from django.conf import settings
 
 from orders.models import Order, OrderLine, OutboxEvent, StatusChange, StockMovement
-from tests.conftest import order_body
+from tests.conftest import line, order_body
 
 URL = "/api/v1/orders/bulk/"
 
 
 def counts():
     return {m.__name__: m.objects.count() for m in (Order, OrderLine, StockMovement, StatusChange, OutboxEvent)}
-
-
-def line(line_no=1, stock_location="BHM", quantity=1):
-    return {
-        "line_no": line_no,
-        "sku": f"SKU-{line_no}",
-        "quantity": quantity,
-        "stock_location": stock_location,
-        "delivery_method": "BHM-VANS",
-    }
 
 
 def created(order_no):

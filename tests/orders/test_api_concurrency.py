@@ -1,4 +1,4 @@
-"""Real concurrency over HTTP (SPEC §5): many requests at once against the threaded live server.
+"""Real concurrency over HTTP (docs/api.md): many requests at once against the threaded live server.
 
 Each test starts N worker threads that each open their own httpx client, meet at a barrier and
 then send one request together. The live server handles every request in its own thread with its

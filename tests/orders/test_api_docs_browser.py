@@ -1,4 +1,4 @@
-"""The API docs (SPEC §5) render in a real browser without any CDN and within the Content-Security-Policy.
+"""The API docs (docs/api.md) render in a real browser without any CDN and within the Content-Security-Policy.
 
 Drives Debian's Chromium (/usr/bin/chromium) through Playwright's sync API; Playwright's own browser
 downloads are not used. CI installs chromium (see .ci/run); when it is missing this test fails and

@@ -346,3 +346,39 @@ def test_a_statement_that_runs_too_long_answers_503(db):
     assert response.data == {
         "detail": "The request took too long and was stopped; nothing was changed. Try a smaller request."
     }
+
+
+# --- A page of orders stays small however large its orders ----------------------------------------
+
+
+def test_a_page_of_orders_stops_at_its_line_budget_and_next_carries_on(ops_api, make_order, monkeypatch):
+    from orders.api.views import OrderPagination
+
+    monkeypatch.setattr(OrderPagination, "line_budget", 3)
+    for n in range(1, 5):
+        make_order(f"SO-{n}", lines=lines(2))
+    seen = []
+
+    page = ops_api.get(URL, {"ordering": "created_at"}).json()
+    while True:
+        seen.append([order["order_no"] for order in page["results"]])
+        if not page["next"]:
+            break
+        page = ops_api.get(page["next"]).json()
+
+    assert seen == [["SO-1"], ["SO-2"], ["SO-3"], ["SO-4"]]
+
+
+def test_a_page_holds_as_many_orders_as_fit_the_line_budget(ops_api, make_order, monkeypatch):
+    from orders.api.views import OrderPagination
+
+    monkeypatch.setattr(OrderPagination, "line_budget", 4)
+    for n in range(1, 4):
+        make_order(f"SO-{n}", lines=lines(2))
+
+    first = ops_api.get(URL, {"ordering": "created_at"}).json()
+    second = ops_api.get(first["next"]).json()
+
+    assert [o["order_no"] for o in first["results"]] == ["SO-1", "SO-2"]
+    assert [o["order_no"] for o in second["results"]] == ["SO-3"]
+    assert second["next"] is None

@@ -1,4 +1,4 @@
-"""GET /api/v1/stock-movements/ and dispatch/receive (SPEC §4, §5)."""
+"""GET /api/v1/stock-movements/ and dispatch/receive (docs/trunking.md, docs/api.md)."""
 
 import re
 from datetime import timedelta
@@ -9,24 +9,10 @@ from django.utils import timezone
 from orders import services
 from orders.domain import Actor
 from orders.models import OutboxEvent, StatusChange, StockMovement
+from tests.conftest import day, line
 
 URL = "/api/v1/stock-movements/"
 INSTANT_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
-
-
-def day(offset):
-    return (timezone.localdate() + timedelta(days=offset)).isoformat()
-
-
-def line(line_no, stock_location, delivery_method="BHM-VANS", quantity=1, **extra):
-    return {
-        "line_no": line_no,
-        "sku": f"SKU-{line_no}",
-        "quantity": quantity,
-        "stock_location": stock_location,
-        "delivery_method": delivery_method,
-        **extra,
-    }
 
 
 def ref(order_no, from_location):
@@ -46,10 +32,11 @@ def alice_client(alice):
 def board(alice_client, bob, make_order):
     """Alice's movements on three lanes, one dispatched, one cancelled; and one of Bob's."""
     make_order("SO-1", client=alice_client, lines=[line(1, "MAN", quantity=2), line(2, "LDS")])
-    make_order("SO-2", client=alice_client, lines=[line(1, "MAN", on_hand_date=day(5))])
+    make_order("SO-2", client=alice_client, lines=[line(1, "MAN", on_hand_date=day(5).isoformat())])
     make_order("SO-3", client=alice_client, lines=[line(1, "BHM", "LDS-VANS")])
     services.cancel_order(
-        make_order("SO-4", client=alice_client, lines=[line(1, "LDS", on_hand_date=day(1))]), actor=Actor.system()
+        make_order("SO-4", client=alice_client, lines=[line(1, "LDS", on_hand_date=day(1).isoformat())]),
+        actor=Actor.system(),
     )
     services.dispatch_movement(ref("SO-1", "LDS"), actor=Actor.system())
     make_order("BOB-1", client=bob[0], lines=[line(1, "MAN")])
@@ -85,15 +72,21 @@ def test_the_movement_list_is_a_page_of_whole_movements(alice_api, board):
         "from_location": "MAN",
         "to_location": "BHM",
         "status": "pending",
-        "ship_date": day(0),
-        "due_date": day(2),
+        "ship_date": day(0).isoformat(),
+        "due_date": day(2).isoformat(),
         "version": 1,
         "lines": [{"line_no": 1, "sku": "SKU-1", "quantity": 2}],
     }
     by_ref = {m["reference"]: m for m in page["results"]}
-    assert (by_ref[ref("SO-2", "MAN")]["ship_date"], by_ref[ref("SO-2", "MAN")]["due_date"]) == (day(5), day(7))
+    assert (by_ref[ref("SO-2", "MAN")]["ship_date"], by_ref[ref("SO-2", "MAN")]["due_date"]) == (
+        day(5).isoformat(),
+        day(7).isoformat(),
+    )
     # No lane BHM→LDS: the default of one day.
-    assert (by_ref[ref("SO-3", "BHM")]["ship_date"], by_ref[ref("SO-3", "BHM")]["due_date"]) == (day(0), day(1))
+    assert (by_ref[ref("SO-3", "BHM")]["ship_date"], by_ref[ref("SO-3", "BHM")]["due_date"]) == (
+        day(0).isoformat(),
+        day(1).isoformat(),
+    )
     assert [by_ref[ref(o, f)]["status"] for o, f, _ in EVERY] == [
         "pending",
         "dispatched",
@@ -124,7 +117,7 @@ def test_the_movement_list_is_a_page_of_whole_movements(alice_api, board):
     ],
 )
 def test_each_movement_filter_returns_exactly_the_matching_movements(alice_api, board, params, expected):
-    dates = {"today": day(0), "tomorrow": day(1), "in5": day(5)}
+    dates = {"today": day(0).isoformat(), "tomorrow": day(1).isoformat(), "in5": day(5).isoformat()}
     params = {k: v.format(**dates) for k, v in params.items()}
 
     response = alice_api.get(URL, params)
@@ -258,7 +251,7 @@ def test_an_order_stays_awaiting_stock_until_its_last_movement_is_received(alice
 def test_receiving_stock_early_does_not_ready_an_order_whose_on_hand_date_is_in_the_future(
     alice_api, alice_client, make_order
 ):
-    make_order("SO-1", client=alice_client, lines=[line(1, "MAN", on_hand_date=day(3))])
+    make_order("SO-1", client=alice_client, lines=[line(1, "MAN", on_hand_date=day(3).isoformat())])
     reference = ref("SO-1", "MAN")
 
     alice_api.post(f"{URL}{reference}/dispatch/")

@@ -1,8 +1,9 @@
-"""POST/GET/PATCH /api/v1/orders/ and the order's sub-resources (SPEC §5): whole answers compared."""
+"""POST/GET/PATCH /api/v1/orders/ and the order's sub-resources (docs/api.md): whole answers compared."""
 
 import json
 import re
 from datetime import datetime, timedelta
+from functools import partial
 
 import pytest
 from django.conf import settings
@@ -23,7 +24,11 @@ from orders.models import (
     StockMovement,
     StockMovementLine,
 )
-from tests.conftest import order_body
+from tests.conftest import day, order_body
+from tests.conftest import line as any_line
+
+# This module's lines default to the sofa of `order_body`.
+line = partial(any_line, sku="SOFA-3")
 
 URL = "/api/v1/orders/"
 TRACKING_URL_RE = re.compile(rf"^{re.escape(settings.PUBLIC_BASE_URL)}/track/[A-Za-z0-9_-]{{32,}}/$")
@@ -39,21 +44,6 @@ def counts():
 
 def today():
     return timezone.localdate()
-
-
-def day(offset):
-    return (today() + timedelta(days=offset)).isoformat()
-
-
-def line(line_no=1, sku="SOFA-3", quantity=1, stock_location="BHM", delivery_method="BHM-VANS", **extra):
-    return {
-        "line_no": line_no,
-        "sku": sku,
-        "quantity": quantity,
-        "stock_location": stock_location,
-        "delivery_method": delivery_method,
-        **extra,
-    }
 
 
 def assert_instant(value):
@@ -125,12 +115,12 @@ def bob_client(bob):
 def test_creating_an_order_answers_201_with_the_whole_order(alice_api, depots):
     body = order_body(
         "SO-1",
-        order_date=day(-2),
+        order_date=day(-2).isoformat(),
         customer={"name": "Ann Smith", "mobile": "07700900123", "email": "ann@example.com", "phone": "0121 496 0000"},
         customer_reference="PO-778",
         customer_address={"line1": "2 Billing Road", "postal_code": "b1 2cd", "country": "gb"},
         service_level="2MAN-ROC",
-        required_date=day(3),
+        required_date=day(3).isoformat(),
         required_time_from="08:00",
         required_time_to="12:30",
         order_notes="Paid in full.",
@@ -142,7 +132,7 @@ def test_creating_an_order_answers_201_with_the_whole_order(alice_api, depots):
                 description="Three-seat sofa",
                 weight_kg=42.5,
                 cube_m3=1.25,
-                on_hand_date=day(-1),
+                on_hand_date=day(-1).isoformat(),
                 assembly_minutes=15,
                 notes="Wrapped.",
             )
@@ -161,13 +151,13 @@ def test_creating_an_order_answers_201_with_the_whole_order(alice_api, depots):
         description="Three-seat sofa",
         weight_kg=42.5,
         cube_m3=1.25,
-        on_hand_date=day(-1),
+        on_hand_date=day(-1).isoformat(),
         assembly_minutes=15,
         notes="Wrapped.",
     )
     assert without_volatile(order) == {
         "order_no": "SO-1",
-        "order_date": day(-2),
+        "order_date": day(-2).isoformat(),
         "order_type": "delivery",
         "customer": {
             "name": "Ann Smith",
@@ -180,7 +170,7 @@ def test_creating_an_order_answers_201_with_the_whole_order(alice_api, depots):
         "customer_address": address("2 Billing Road", "B1 2CD", town=""),
         "service_level": "2MAN-ROC",
         "unload_minutes": 20,
-        "required_date": day(3),
+        "required_date": day(3).isoformat(),
         "required_time_from": "08:00:00",
         "required_time_to": "12:30:00",
         "order_notes": "Paid in full.",
@@ -188,7 +178,7 @@ def test_creating_an_order_answers_201_with_the_whole_order(alice_api, depots):
         "driver_notes": "Call 30 min ahead.",
         "status": "ready",
         "version": 1,
-        "earliest_delivery_date": day(-1),
+        "earliest_delivery_date": day(-1).isoformat(),
         "attempt_count": 0,
         "source": "api_client:alice-erp",
         "lines": [the_line],
@@ -197,7 +187,7 @@ def test_creating_an_order_answers_201_with_the_whole_order(alice_api, depots):
                 "sequence": 1,
                 "group_type": "delivery",
                 "address": address(),
-                "required_date": day(3),
+                "required_date": day(3).isoformat(),
                 "required_time_from": "08:00:00",
                 "required_time_to": "12:30:00",
                 "status": "ready",
@@ -221,10 +211,10 @@ def test_creating_an_order_records_one_order_created_event_with_the_answer_as_da
 def test_creating_a_trunked_order_returns_the_movements_it_needs(alice_api, depots):
     body = order_body(
         lines=[
-            line(1, "SOFA-3", 1, "MAN", on_hand_date=day(3)),
-            line(2, "CHAIR", 2, "MAN"),
-            line(3, "TABLE", 1, "LDS"),
-            line(4, "LAMP", 1, "BHM"),
+            line(1, "MAN", quantity=1, sku="SOFA-3", on_hand_date=day(3).isoformat()),
+            line(2, "MAN", quantity=2, sku="CHAIR"),
+            line(3, "LDS", quantity=1, sku="TABLE"),
+            line(4, "BHM", quantity=1, sku="LAMP"),
         ]
     )
 
@@ -233,15 +223,15 @@ def test_creating_a_trunked_order_returns_the_movements_it_needs(alice_api, depo
     assert response.status_code == 201
     order = without_volatile(response.json())
     assert order["status"] == "awaiting_stock"
-    assert order["earliest_delivery_date"] == day(5)
+    assert order["earliest_delivery_date"] == day(5).isoformat()
     assert order["movements"] == [
         {
             "order_no": "SO-1",
             "from_location": "MAN",
             "to_location": "BHM",
             "status": "pending",
-            "ship_date": day(3),
-            "due_date": day(5),
+            "ship_date": day(3).isoformat(),
+            "due_date": day(5).isoformat(),
             "version": 1,
             "lines": [{"line_no": 1, "sku": "SOFA-3", "quantity": 1}, {"line_no": 2, "sku": "CHAIR", "quantity": 2}],
         },
@@ -250,8 +240,8 @@ def test_creating_a_trunked_order_returns_the_movements_it_needs(alice_api, depo
             "from_location": "LDS",
             "to_location": "BHM",
             "status": "pending",
-            "ship_date": day(0),
-            "due_date": day(3),
+            "ship_date": day(0).isoformat(),
+            "due_date": day(3).isoformat(),
             "version": 1,
             "lines": [{"line_no": 3, "sku": "TABLE", "quantity": 1}],
         },
@@ -270,17 +260,17 @@ def test_creating_a_multi_order_returns_each_group_with_its_own_lines(alice_api,
                 "sequence": 2,
                 "group_type": "delivery",
                 "address": {"lat": "52.480000", "lng": "-1.890000"},
-                "required_date": day(4),
+                "required_date": day(4).isoformat(),
                 "required_time_from": "13:00",
                 "required_time_to": "17:00",
-                "lines": [line(2, "NEW-SOFA", 1, "MAN")],
+                "lines": [line(2, "MAN", quantity=1, sku="NEW-SOFA")],
             },
             {
                 "sequence": 1,
                 "group_type": "collection",
                 "address": {"line1": "5 Old Road", "postal_code": "b5 5aa", "country": "GB"},
-                "required_date": day(3),
-                "lines": [line(1, "OLD-SOFA")],
+                "required_date": day(3).isoformat(),
+                "lines": [line(1, sku="OLD-SOFA")],
             },
         ],
     }
@@ -294,7 +284,7 @@ def test_creating_a_multi_order_returns_each_group_with_its_own_lines(alice_api,
     no_address = {k: "" for k in ("line1", "line2", "line3", "town", "county", "postal_code", "country")}
     assert order["order_type"] == "multi"
     assert order["address"] == address("5 Old Road", "B5 5AA", town="")
-    assert (order["required_date"], order["required_time_from"]) == (day(3), None)
+    assert (order["required_date"], order["required_time_from"]) == (day(3).isoformat(), None)
     assert order["status"] == "awaiting_stock"
     assert order["lines"] == [collected, delivered]
     assert order["groups"] == [
@@ -302,7 +292,7 @@ def test_creating_a_multi_order_returns_each_group_with_its_own_lines(alice_api,
             "sequence": 1,
             "group_type": "collection",
             "address": address("5 Old Road", "B5 5AA", town=""),
-            "required_date": day(3),
+            "required_date": day(3).isoformat(),
             "required_time_from": None,
             "required_time_to": None,
             "status": "ready",
@@ -313,7 +303,7 @@ def test_creating_a_multi_order_returns_each_group_with_its_own_lines(alice_api,
             "sequence": 2,
             "group_type": "delivery",
             "address": {**no_address, "lat": 52.48, "lng": -1.89},
-            "required_date": day(4),
+            "required_date": day(4).isoformat(),
             "required_time_from": "13:00:00",
             "required_time_to": "17:00:00",
             "status": "awaiting_stock",
@@ -450,7 +440,7 @@ BAD_INPUT = [
     ),
     (
         "a line number used twice",
-        {"lines": [line(1), line(1, "CHAIR")]},
+        {"lines": [line(1), line(1, sku="CHAIR")]},
         {"lines": ["line_no 1 appears more than once."]},
     ),
     ("no lines", {"lines": []}, {"lines": ["An order needs at least one line."]}),
@@ -1089,11 +1079,11 @@ def test_patching_read_only_fields_changes_nothing(alice_api, depots):
 
 
 def test_patching_lines_adds_new_ones_changes_given_ones_and_keeps_missing_ones(alice_api, depots):
-    alice_api.post(URL, order_body(lines=[line(1), line(2, "CHAIR", 2)]))
+    alice_api.post(URL, order_body(lines=[line(1), line(2, quantity=2, sku="CHAIR")]))
 
     response = alice_api.patch(
         f"{URL}SO-1/",
-        {"lines": [{"line_no": 2, "quantity": 4, "notes": "Stackable"}, line(3, "LAMP", 1, "MAN")]},
+        {"lines": [{"line_no": 2, "quantity": 4, "notes": "Stackable"}, line(3, "MAN", quantity=1, sku="LAMP")]},
     )
 
     assert response.status_code == 200
@@ -1104,14 +1094,18 @@ def test_patching_lines_adds_new_ones_changes_given_ones_and_keeps_missing_ones(
         line_out(3, "LAMP", 1, stock_location="MAN"),
     ]
     assert order["groups"][0]["lines"] == order["lines"]
-    assert (order["status"], order["version"], order["earliest_delivery_date"]) == ("awaiting_stock", 2, day(2))
+    assert (order["status"], order["version"], order["earliest_delivery_date"]) == (
+        "awaiting_stock",
+        2,
+        day(2).isoformat(),
+    )
     assert [(m["from_location"], m["status"], m["lines"]) for m in order["movements"]] == [
         ("MAN", "pending", [{"line_no": 3, "sku": "LAMP", "quantity": 1}])
     ]
 
 
 def test_patching_lines_with_replace_lines_removes_the_lines_not_given(alice_api, depots):
-    alice_api.post(URL, order_body(lines=[line(1, stock_location="MAN"), line(2, "CHAIR", 2)]))
+    alice_api.post(URL, order_body(lines=[line(1, stock_location="MAN"), line(2, quantity=2, sku="CHAIR")]))
 
     response = alice_api.patch(f"{URL}SO-1/", {"lines": [{"line_no": 2}], "replace_lines": True})
 
@@ -1123,7 +1117,7 @@ def test_patching_lines_with_replace_lines_removes_the_lines_not_given(alice_api
 
 
 def test_replace_lines_without_lines_changes_nothing(alice_api, depots):
-    created = alice_api.post(URL, order_body(lines=[line(1), line(2, "CHAIR", 2)])).json()
+    created = alice_api.post(URL, order_body(lines=[line(1), line(2, quantity=2, sku="CHAIR")])).json()
 
     response = alice_api.patch(f"{URL}SO-1/", {"replace_lines": True})
 
@@ -1225,9 +1219,11 @@ def test_patching_the_address_to_a_position_only_is_accepted(alice_api, depots):
 
 
 def test_putting_lines_replaces_every_line(alice_api, depots):
-    alice_api.post(URL, order_body(lines=[line(1), line(2, "CHAIR", 2, "MAN")]))
+    alice_api.post(URL, order_body(lines=[line(1), line(2, "MAN", quantity=2, sku="CHAIR")]))
 
-    response = alice_api.put(f"{URL}SO-1/lines/", {"lines": [line(7, "BED", 1), line(8, "MATTRESS", 1, "LDS")]})
+    response = alice_api.put(
+        f"{URL}SO-1/lines/", {"lines": [line(7, quantity=1, sku="BED"), line(8, "LDS", quantity=1, sku="MATTRESS")]}
+    )
 
     assert response.status_code == 200
     assert response.headers["ETag"] == '"2"'
@@ -1271,7 +1267,7 @@ def test_patching_the_group_of_a_delivery_order_changes_the_order_address_and_wi
         f"{URL}SO-1/groups/1/",
         {
             "address": {"line1": "9 New Road", "postal_code": "b9 9zz"},
-            "required_date": day(6),
+            "required_date": day(6).isoformat(),
             "required_time_from": "09:00",
             "required_time_to": "12:00",
         },
@@ -1282,14 +1278,14 @@ def test_patching_the_group_of_a_delivery_order_changes_the_order_address_and_wi
     moved = address("9 New Road", "B9 9ZZ")
     assert (order["address"], order["required_date"], order["required_time_from"], order["required_time_to"]) == (
         moved,
-        day(6),
+        day(6).isoformat(),
         "09:00:00",
         "12:00:00",
     )
     group = order["groups"][0]
     assert (group["address"], group["required_date"], group["required_time_from"], group["required_time_to"]) == (
         moved,
-        day(6),
+        day(6).isoformat(),
         "09:00:00",
         "12:00:00",
     )
@@ -1379,7 +1375,7 @@ def test_patching_the_second_group_of_a_multi_order_leaves_the_order_address_alo
 def test_patching_an_unknown_group_answers_404(alice_api, depots, sequence):
     alice_api.post(URL, order_body())
 
-    response = alice_api.patch(f"{URL}SO-1/groups/{sequence}/", {"required_date": day(2)})
+    response = alice_api.patch(f"{URL}SO-1/groups/{sequence}/", {"required_date": day(2).isoformat()})
 
     assert response.status_code == 404
     assert response.json() == {"detail": "The order has no such group."}
@@ -1430,7 +1426,7 @@ def test_the_status_answer_has_the_status_history_and_movements(alice_api, depot
 
 def test_the_status_answer_of_a_completed_order_has_its_proof_of_delivery(alice_api, alice_client, make_order):
     order = make_order("SO-1", client=alice_client)
-    services.plan_order(order, actor=Actor.system(), plan={"planned_date": day(1)})
+    services.plan_order(order, actor=Actor.system(), plan={"planned_date": day(1).isoformat()})
     services.start_order(order, actor=Actor.system())
     pod = {"signed_by": "A. Smith", "photo_urls": ["https://example.com/p.jpg"], "lat": 52.48, "lng": -1.89}
     services.complete_order(order, actor=Actor.for_inbound("routes"), pod=pod)
@@ -1501,7 +1497,7 @@ def test_a_bad_cancel_note_is_refused_with_400(alice_api, depots):
 WRITES = [
     ("patch", "SO-1/", {"driver_notes": "Ring twice."}),
     ("patch", "SO-1/", {"lines": [{"line_no": 1, "quantity": 3}]}),
-    ("put", "SO-1/lines/", {"lines": [line(2, "CHAIR")]}),
+    ("put", "SO-1/lines/", {"lines": [line(2, sku="CHAIR")]}),
     ("patch", "SO-1/groups/1/", {"required_date": "2026-12-24"}),
     ("post", "SO-1/cancel/", {}),
 ]

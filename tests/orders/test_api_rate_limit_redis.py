@@ -1,4 +1,4 @@
-"""Per-client rate limits (SPEC §5) are counted in the shared cache, so every web process sees them.
+"""Per-client rate limits (docs/api.md) are counted in the shared cache, so every web process sees them.
 
 Needs CACHE_URL=redis://... (bin/test and CI set it): with a per-process cache each process would
 count on its own and a client could get N times the limit from N processes.

@@ -1,4 +1,4 @@
-"""Reference data over the API (SPEC §5): stock locations, delivery methods, service levels and
+"""Reference data over the API (docs/api.md): stock locations, delivery methods, service levels and
 failure reasons addressed by code, lanes by id. Read with any key; written with reference:write."""
 
 from datetime import timedelta
@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from orders.models import DeliveryMethod, FailureReason, Lane, ServiceLevel, StockLocation
-from tests.conftest import order_body
+from tests.conftest import line, order_body
 
 DEPOT_ADDRESS = {
     "line1": "",
@@ -65,16 +65,6 @@ def lanes_json():
         }
         for lane in Lane.objects.order_by("id")
     ]
-
-
-def line(stock_location="BHM", delivery_method="BHM-VANS"):
-    return {
-        "line_no": 1,
-        "sku": "SOFA",
-        "quantity": 1,
-        "stock_location": stock_location,
-        "delivery_method": delivery_method,
-    }
 
 
 # --- Read ---------------------------------------------------------------------------------------
@@ -247,7 +237,7 @@ def test_a_reference_writer_creates_and_changes_lanes(ops_api, alice_api, depots
 def test_a_new_lane_sets_the_transit_days_of_new_movements(ops_api, alice_api, depots):
     ops_api.post("/api/v1/lanes/", {"from_location": "BHM", "to_location": "LDS", "transit_days": 4})
 
-    order = alice_api.post("/api/v1/orders/", order_body(lines=[line("BHM", "LDS-VANS")])).json()
+    order = alice_api.post("/api/v1/orders/", order_body(lines=[line(1, "BHM", "LDS-VANS", sku="SOFA")])).json()
 
     today = timezone.localdate()
     movement = order["movements"][0]
@@ -398,13 +388,13 @@ def test_a_lane_cannot_be_changed_into_a_duplicate_or_a_loop(ops_api, depots):
         (
             "stock-locations",
             "LDS",
-            {"lines": [line("LDS", "BHM-VANS")]},
+            {"lines": [line(1, "LDS", "BHM-VANS", sku="SOFA")]},
             {"lines.0.stock_location": ["Unknown or inactive stock location code 'LDS'."]},
         ),
         (
             "delivery-methods",
             "MAN-VANS",
-            {"lines": [line("MAN", "MAN-VANS")]},
+            {"lines": [line(1, "MAN", "MAN-VANS", sku="SOFA")]},
             {"lines.0.delivery_method": ["Unknown or inactive delivery method code 'MAN-VANS'."]},
         ),
         (

@@ -1,4 +1,4 @@
-"""The management commands of SPEC §10: create_api_client and seed_demo."""
+"""The management commands: create_api_client and seed_demo."""
 
 import re
 

@@ -1,4 +1,4 @@
-"""The outbox (SPEC §6): which events each change records, what they carry, and when they are announced."""
+"""The outbox (docs/webhooks.md): which events each change records, what they carry, and when they are announced."""
 
 import ast
 from datetime import date
@@ -207,7 +207,7 @@ def test_the_events_of_one_change_share_one_timestamp(make_order):
 
 
 def test_a_cancellation_announces_each_cancelled_movement_once(make_order):
-    order = make_order(lines=[line(1, "MAN"), line(2, "LDS"), line(3, "MAN", fleet="LDS-VANS")])
+    order = make_order(lines=[line(1, "MAN"), line(2, "LDS"), line(3, "MAN", delivery_method="LDS-VANS")])
 
     rows = recorded_by(lambda: services.cancel_order(order, actor=SYSTEM))
 

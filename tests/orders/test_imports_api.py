@@ -53,7 +53,7 @@ def test_posting_a_file_answers_202_with_the_queued_job_and_the_job_shows_the_ou
         "errors": [{"row": 3, "column": "Item_Qty", "order_no": "IMP-2", "message": "'=2*3' is not a whole number."}],
     }
     # The created order is the client's own, as if it had been posted to /api/v1/orders/.
-    assert alice_api.get("/api/v1/orders/IMP-1/").json()["source"] == "api:alice-erp"
+    assert alice_api.get("/api/v1/orders/IMP-1/").json()["source"] == "api_client:alice-erp"
 
 
 def test_the_sample_file_is_accepted(alice_api, depots):

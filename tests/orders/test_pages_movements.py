@@ -10,8 +10,8 @@ HX = {"HX-Request": "true", "HX-Current-URL": "http://testserver/movements/"}
 
 @pytest.fixture
 def two_orders(make_order):
-    first = make_order("SO-1", lines=[line(1, stock="MAN")])
-    second = make_order("SO-2", lines=[line(1, stock="LDS")])
+    first = make_order("SO-1", lines=[line(1, stock_location="MAN")])
+    second = make_order("SO-2", lines=[line(1, stock_location="LDS")])
     return first, second
 
 

@@ -63,7 +63,7 @@ def test_list_filters_by_search_status_and_type(office, make_order):
 def test_list_filters_through_lines_without_repeating_orders(office, make_order):
     from tests.conftest import line
 
-    make_order("SO-1", lines=[line(1, stock="MAN"), line(2, stock="MAN")])
+    make_order("SO-1", lines=[line(1, stock_location="MAN"), line(2, stock_location="MAN")])
     make_order("SO-2")
     page = office.get("/orders/", {"stock_location": "MAN"}).content.decode()
     assert page.count('href="/orders/SO-1/"') == 1 and 'href="/orders/SO-2/"' not in page

@@ -12,14 +12,14 @@ from orders.models import Order
 from tests.conftest import line, order_body
 
 URL = "/api/v1/orders/"
-CREATE_STATEMENTS = 38
-BULK_STATEMENTS_FOR_10 = 331
+CREATE_STATEMENTS = 34
+BULK_STATEMENTS_FOR_10 = 313
 LIST_STATEMENTS = 7
 
 
 def trunked_order(order_no):
     """One line whose stock is at MAN and whose fleet is BHM's: the create makes a stock movement."""
-    return order_body(order_no, lines=[line(1, stock="MAN", fleet="BHM-VANS")])
+    return order_body(order_no, lines=[line(1, stock_location="MAN", delivery_method="BHM-VANS")])
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The order status machine (SPEC §3): the graph itself, and the services that walk it on real orders."""
+"""The order status machine (docs/status-machine.md): the graph itself, and the services that walk it on real orders."""
 
 from datetime import timedelta
 from itertools import product
@@ -35,7 +35,7 @@ SYSTEM = Actor.system()
 PLANNER = Actor.for_inbound("route-planner")
 STATUSES = [s.value for s in Order.Status]
 
-# SPEC §3, written out by hand: the graph the code must implement.
+# docs/status-machine.md, written out by hand: the graph the code must implement.
 ALLOWED = {
     ("awaiting_stock", "ready"),
     ("awaiting_stock", "cancelled"),

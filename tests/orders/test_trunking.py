@@ -1,4 +1,4 @@
-"""The trunking rule (SPEC §4): which stock movements an order's lines need, and what happens to them.
+"""The trunking rule (docs/trunking.md): which stock movements an order's lines need, and what happens to them.
 
 Depots from `depots`: BHM, MAN, LDS, each with a fleet (`<code>-VANS`); lanes MAN→BHM 2 days and
 LDS→BHM 3 days; every other pair takes the default of 1 day. "Today" is frozen on a Monday.
@@ -24,7 +24,7 @@ from orders.models import (
     StockLocation,
     StockMovement,
 )
-from tests.conftest import line, reload
+from tests.conftest import day, line, reload
 
 TODAY = date(2030, 3, 4)
 SYSTEM = Actor.system()
@@ -34,10 +34,6 @@ SYSTEM = Actor.system()
 def today():
     with time_machine.travel(datetime(2030, 3, 4, 10, 0, tzinfo=ZoneInfo("Europe/London"))):
         yield TODAY
-
-
-def day(offset):
-    return TODAY + timedelta(days=offset)
 
 
 def group(sequence, lines, group_type="delivery"):
@@ -131,7 +127,7 @@ RULE_TABLE = [
 
 @pytest.mark.parametrize(("stock", "fleet_code", "on_hand", "order_type", "expected", "status", "earliest"), RULE_TABLE)
 def test_the_trunking_rule_for_one_line(make_order, stock, fleet_code, on_hand, order_type, expected, status, earliest):
-    order = make_order(order_type=order_type, lines=[line(1, stock, fleet_code, quantity=2, on_hand=day(on_hand))])
+    order = make_order(order_type=order_type, lines=[line(1, stock, fleet_code, quantity=2, on_hand_date=day(on_hand))])
 
     if expected is None:
         assert movements_of(order) == []
@@ -189,7 +185,7 @@ def test_lines_on_the_same_lane_share_one_movement_shipped_when_the_last_is_on_h
             lines=[
                 line(1, "MAN", "BHM-VANS", quantity=2),
                 line(2, "BHM", "BHM-VANS"),
-                line(3, "MAN", "BHM-VANS", quantity=5, on_hand=day(1)),
+                line(3, "MAN", "BHM-VANS", quantity=5, on_hand_date=day(1)),
             ]
         )
     )
@@ -199,7 +195,7 @@ def test_lines_on_the_same_lane_share_one_movement_shipped_when_the_last_is_on_h
 
 
 def test_a_future_on_hand_date_holds_the_order_back_even_without_trunking(make_order):
-    order = reload(make_order(lines=[line(1, "BHM", "BHM-VANS", on_hand=day(4))]))
+    order = reload(make_order(lines=[line(1, "BHM", "BHM-VANS", on_hand_date=day(4))]))
 
     assert movements_of(order) == []
     assert order.status == Order.Status.AWAITING_STOCK
@@ -207,7 +203,7 @@ def test_a_future_on_hand_date_holds_the_order_back_even_without_trunking(make_o
 
 
 def test_a_future_on_hand_date_sets_the_movements_ship_date(make_order):
-    order = reload(make_order(lines=[line(1, "LDS", "BHM-VANS", on_hand=day(10))]))
+    order = reload(make_order(lines=[line(1, "LDS", "BHM-VANS", on_hand_date=day(10))]))
 
     assert movements_of(order) == [pending("LDS→BHM", day(10), day(13), {1: 1})]
     assert order.earliest_delivery_date == day(13)
@@ -275,7 +271,7 @@ def test_changing_a_lines_quantity_replaces_the_pending_movement_with_the_new_qu
 
 
 def test_changing_a_lines_on_hand_date_re_dates_its_movement_either_way(make_order):
-    order = make_order(lines=[line(1, "MAN", "BHM-VANS", on_hand=day(5))])
+    order = make_order(lines=[line(1, "MAN", "BHM-VANS", on_hand_date=day(5))])
 
     services.update_order(order, actor=SYSTEM, lines=[{"line_no": 1, "on_hand_date": day(8)}])
     services.update_order(order, actor=SYSTEM, lines=[{"line_no": 1, "on_hand_date": day(1)}])
@@ -583,7 +579,7 @@ def test_a_received_movement_cannot_be_received_or_dispatched_again(make_order):
 
 
 def test_release_due_orders_readies_an_order_on_its_on_hand_date_and_not_before(make_order):
-    waiting = make_order("SO-ONHAND", lines=[line(1, "BHM", "BHM-VANS", on_hand=day(3))])
+    waiting = make_order("SO-ONHAND", lines=[line(1, "BHM", "BHM-VANS", on_hand_date=day(3))])
     trunked = make_order("SO-TRUNK", lines=[line(1, "MAN", "BHM-VANS")])
 
     assert services.release_due_orders(on=day(2)) == []
@@ -601,7 +597,7 @@ def test_release_due_orders_readies_an_order_on_its_on_hand_date_and_not_before(
 
 
 def test_release_due_orders_leaves_an_order_still_waiting_for_its_movement(make_order):
-    order = make_order(lines=[line(1, "MAN", "BHM-VANS", on_hand=day(1))])
+    order = make_order(lines=[line(1, "MAN", "BHM-VANS", on_hand_date=day(1))])
     assert reload(order).earliest_delivery_date == day(3)
 
     assert services.release_due_orders(on=day(30)) == []
@@ -610,7 +606,7 @@ def test_release_due_orders_leaves_an_order_still_waiting_for_its_movement(make_
 
 
 def test_release_due_orders_uses_today_by_default(make_order):
-    order = make_order(lines=[line(1, "BHM", "BHM-VANS", on_hand=day(1))])
+    order = make_order(lines=[line(1, "BHM", "BHM-VANS", on_hand_date=day(1))])
 
     assert services.release_due_orders() == []
     with time_machine.travel(datetime(2030, 3, 5, 6, 0, tzinfo=ZoneInfo("Europe/London"))):

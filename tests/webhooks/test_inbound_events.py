@@ -233,7 +233,7 @@ def test_an_unknown_or_retired_failure_reason_is_refused(make_order, planner):
 
 
 def test_stock_movements_are_dispatched_then_received_and_the_order_becomes_ready(make_order, planner):
-    order = make_order("SO-1", lines=[line(1, stock="MAN", fleet="BHM-VANS")])
+    order = make_order("SO-1", lines=[line(1, stock_location="MAN", delivery_method="BHM-VANS")])
     movement = StockMovement.objects.get(order=order)
     assert reload(order).status == "awaiting_stock"
 
@@ -255,7 +255,7 @@ def test_stock_movements_are_dispatched_then_received_and_the_order_becomes_read
 
 
 def test_receiving_a_movement_not_yet_dispatched_is_ignored(make_order, planner):
-    order = make_order("SO-1", lines=[line(1, stock="MAN", fleet="BHM-VANS")])
+    order = make_order("SO-1", lines=[line(1, stock_location="MAN", delivery_method="BHM-VANS")])
     movement = StockMovement.objects.get(order=order)
     before = snapshot(order)
     response = planner.send("stock_movement_received", reference=movement.reference)
