@@ -15,6 +15,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from django.contrib.auth.models import User
 from django.core.cache import cache
+from django.db import connections
 from playwright.sync_api import expect, sync_playwright
 from standardwebhooks import Webhook
 
@@ -34,7 +35,8 @@ class Page:
     """A browser page that records JavaScript errors and CSP violations, with an axe check."""
 
     def __init__(self, browser, base_url):
-        self.page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.page = self.context.new_page()
         self.page.set_default_timeout(TIMEOUT_MS)
         self.page.add_init_script(CSP_LISTENER)
         self.errors = []
@@ -153,6 +155,9 @@ def test_an_administrator_subscribes_a_receiver_and_sees_the_delivery(
             page.get_by_role("link", name="route-planner", exact=True).click()
             expect(page.get_by_text("Nothing received from this source yet.")).to_be_visible()
             adam.check("inbound-events")
+            adam.context.close()
         finally:
+            # The ORM calls above ran inside Playwright's greenlet, whose connection would outlive the test.
+            connections.close_all()
             chromium.close()
             receiver.close()
