@@ -133,6 +133,15 @@ def test_an_administrator_subscribes_a_receiver_and_sees_the_delivery(
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOT), full_page=True)
 
+            # The edit form: every field labelled; narrowing the event types is saved.
+            page.get_by_role("link", name="Edit", exact=True).click()
+            adam.check("subscription-edit")
+            page.get_by_label("All events (*)").uncheck()
+            page.get_by_label("order.completed").check()
+            page.get_by_role("button", name="Save").click()
+            expect(page.get_by_role("status")).to_contain_text("Subscription saved.")
+            assert Subscription.objects.get().event_types == ["order.completed"]
+
             # Send it again from the log: queued again with the same webhook-id.
             row.get_by_role("button", name="Send again").click()
             expect(page.get_by_role("status")).to_contain_text("queued again with the same webhook-id")
