@@ -158,6 +158,9 @@ class RouteListView(APIView):
     read_scope = ApiClient.Scope.ORDERS_READ
     write_scope = ApiClient.Scope.ORDERS_WRITE
     renderer_classes = [renderers.JSONRenderer, PickListRenderer]
+    # 400: a missing or malformed ?date= (the schema does not take this view for a list);
+    # 404: a ?format= other than json or csv (DRF's content negotiation answers Not found).
+    extra_error_codes = {"GET": (400, 404)}
 
     @extend_schema(
         operation_id="routes_list",
