@@ -50,8 +50,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
     @admin.action(description="Rotate the secret (the old one keeps signing for 24 h)")
     def rotate_secret(self, request, queryset):
         for subscription in queryset:
-            subscription.rotate_secret()
-            subscription.save()
+            service.rotate_secret(subscription)
         self.message_user(request, f"Rotated {len(queryset)} secret(s); open each subscription to read it.")
 
     @admin.action(description="Enable (clears the disabled reason)")

@@ -5,6 +5,7 @@ Kept apart from the outbound admin so each half of the webhooks app owns its own
 
 from django.contrib import admin, messages
 
+from . import inbound
 from .models import InboundEvent, InboundSource
 
 
@@ -29,12 +30,8 @@ class InboundSourceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Rotate the signing secret of the selected sources")
     def rotate_secret(self, request, queryset):
-        from django.utils import timezone
-
         for source in queryset:
-            secret = source.set_new_secret()
-            source.rotated_at = timezone.now()
-            source.save(update_fields=["secret", "rotated_at"])
+            secret = inbound.rotate_source_secret(source)
             messages.warning(request, f"New signing secret for {source.name} (shown only now): {secret}")
 
 

@@ -173,8 +173,9 @@ def subscription_edit(request, pk):
         if form.is_valid():
             with transaction.atomic():
                 subscription = form.save(commit=False)
-                subscription.active = was_active  # the state changes through the services below
-                subscription.save()
+                # Only the edited fields: a worker may disable the subscription meanwhile (disable_if_dead),
+                # and saving the whole row would undo that. The state changes through the services below.
+                subscription.save(update_fields=["event_types", "description", "updated_at"])
                 wanted = form.cleaned_data["active"]
                 if wanted and not was_active:
                     service.enable(subscription)

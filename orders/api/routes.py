@@ -159,6 +159,9 @@ class RouteListView(APIView):
     write_scope = ApiClient.Scope.ORDERS_WRITE
     extra_error_codes = {"GET": (400, 404)}  # a missing or bad ?date=; an unknown ?format= is 404
     renderer_classes = [renderers.JSONRenderer, PickListRenderer]
+    # 400: a missing or malformed ?date= (the schema does not take this view for a list);
+    # 404: a ?format= other than json or csv (DRF's content negotiation answers Not found).
+    extra_error_codes = {"GET": (400, 404)}
 
     @extend_schema(
         operation_id="routes_list",

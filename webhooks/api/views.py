@@ -111,10 +111,9 @@ class SubscriptionViewSet(OwnObjectMixin, viewsets.ModelViewSet):
     )
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request, pk=None):
-        with transaction.atomic():
-            subscription = self.get_queryset().select_for_update().get(pk=self.get_object().pk)
-            subscription.rotate_secret()
-            subscription.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
+        subscription = self.get_object()
+        service.rotate_secret(subscription)
+        subscription.refresh_from_db()
         return Response(self.get_serializer(subscription).data)
 
     @extend_schema(

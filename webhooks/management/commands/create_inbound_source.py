@@ -7,8 +7,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
+from webhooks import inbound
 from webhooks.models import InboundSource
 
 
@@ -38,20 +38,16 @@ class Command(BaseCommand):
             if rotate:
                 if source is None:
                     raise CommandError(f"There is no inbound source named {name!r}; leave out --rotate to create it.")
-                secret = source.set_new_secret()
-                source.rotated_at = timezone.now()
-                source.save()
+                secret = inbound.rotate_source_secret(source)
                 what = f"Issued a new secret to inbound source {name!r}; its previous secret no longer works."
             else:
                 if source is not None:
                     raise CommandError(
                         f"An inbound source named {name!r} already exists. Use --rotate to issue it a new secret."
                     )
-                source = InboundSource(name=name)
-                secret = source.set_new_secret()
                 try:
                     with transaction.atomic():
-                        source.save(force_insert=True)
+                        source, secret = inbound.create_source(name)
                 except IntegrityError:
                     raise CommandError(
                         f"An inbound source named {name!r} already exists. Use --rotate to issue it a new secret."
