@@ -192,6 +192,29 @@ ORDER_RELATED = (
 )
 
 
+def _cache(obj, name, items):
+    """Fill `obj.<name>.all()` with `items`, as a prefetch would, without a query."""
+    queryset = getattr(obj, name).all()
+    queryset._result_cache = list(items)
+    queryset._prefetch_done = True
+    obj.__dict__.setdefault("_prefetched_objects_cache", {})[name] = queryset
+
+
+def attach(order, groups, lines, movements, movement_lines):
+    """Give a just-created order everything `order_dict` and `movement_dict` read, from the objects
+    the create wrote (its groups, lines, movements and their lines), so rendering it reads nothing."""
+    lines = sorted(lines, key=lambda line: line.line_no)
+    _cache(order, "lines", lines)
+    groups = sorted(groups, key=lambda group: group.sequence)
+    for group in groups:
+        _cache(group, "lines", [line for line in lines if line.group is group])
+    _cache(order, "groups", groups)
+    movements = sorted(movements, key=lambda movement: movement.pk)
+    for movement in movements:
+        _cache(movement, "lines", [ml for ml in movement_lines if ml.movement is movement])
+    _cache(order, "movements", movements)
+
+
 def _missing(obj, lookups):
     """The lookups not yet loaded on `obj`, so rendering twice reads nothing twice."""
     cache = getattr(obj, "_prefetched_objects_cache", {})

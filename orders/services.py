@@ -8,11 +8,11 @@ bypasses a rule. Refusals are `OrderError` (a state that forbids the change) or 
 (a value the domain refuses, naming the field); each door words them its own way.
 """
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from . import events, trunking
+from . import events, representation, trunking
 from .domain import (
     Actor,
     InputError,
@@ -32,6 +32,7 @@ from .models import (
     OutboxEvent,
     StatusChange,
     StockMovement,
+    StockMovementLine,
 )
 
 S = Order.Status
@@ -323,13 +324,31 @@ def _check_line_numbers(line_specs, *, field="lines"):
         seen.add(spec["line_no"])
 
 
+_TYPED_FIELDS = (models.DateField, models.TimeField, models.DecimalField)
+
+
+def _as_stored(obj):
+    """Dates, times and decimals given as text (pages, imports, tests) as the column returns them, so
+    the order rendered from memory is the order a later read renders."""
+    for f in obj._meta.concrete_fields:
+        if isinstance(f, _TYPED_FIELDS) and not f.is_relation:
+            value = getattr(obj, f.attname)
+            if isinstance(value, (str, float, int)) and not isinstance(value, bool):
+                setattr(obj, f.attname, f.to_python(value))
+
+
 @transaction.atomic
-def create_order(*, actor, fields, lines=None, groups=None, on=None):
+def create_order(*, actor, fields, lines=None, groups=None, on=None, prepared=None):
     """Create an order with its groups and lines, run the trunking rule, record order.created.
 
     `fields` are Order field values (reference data as instances). Delivery and collection orders
     take `lines` and get one group from their own address and window; a multi order takes
-    `groups`, each with its own fields and `lines`.
+    `groups`, each with its own fields and `lines`. `prepared` (trunking.Prepared) carries the lanes
+    and movement ids a caller has read already for this and other orders.
+
+    Everything is decided in memory first (the trunking rule for lines that have no movements yet,
+    the legs' and the order's status), then each table gets one INSERT: order, groups, lines,
+    movements, movement lines, history, outbox. Nothing written is read back.
     """
     order_no = fields["order_no"]
     problem = order_no_problem(order_no)
@@ -343,8 +362,6 @@ def create_order(*, actor, fields, lines=None, groups=None, on=None):
         field="groups" if order_type == Order.Type.MULTI else "lines",
     )
     _check_line_numbers([line for spec in group_specs for line in spec.get("lines") or []])
-    if Order.objects.filter(order_no=order_no).exists():
-        raise _duplicate(order_no)
 
     header = {f: fields[f] for f in HEADER_FIELDS if f in fields}
     header.update(_clean_address(fields))
@@ -357,14 +374,7 @@ def create_order(*, actor, fields, lines=None, groups=None, on=None):
     )
     if order.unload_minutes is None and order.service_level is not None:
         order.unload_minutes = order.service_level.default_unload_minutes
-    try:
-        with transaction.atomic():
-            order.save(force_insert=True)
-    except IntegrityError:
-        # Another request created the same order_no between our check and our insert.
-        raise _duplicate(order_no)
-
-    groups_made = OrderGroup.objects.bulk_create(
+    groups_made = [
         OrderGroup(
             order=order,
             sequence=spec["sequence"],
@@ -373,25 +383,73 @@ def create_order(*, actor, fields, lines=None, groups=None, on=None):
             **_clean_address(spec),
         )
         for spec in group_specs
-    )
-    OrderLine.objects.bulk_create(
+    ]
+    lines_made = [
         OrderLine(order=order, group=group, **{f: line[f] for f in ("line_no", *LINE_FIELDS) if f in line})
         for group, spec in zip(groups_made, group_specs, strict=True)
         for line in spec.get("lines") or []
-    )
+    ]
 
-    change = _Change(order, actor)
-    _run_trunking(change, on=on)
-    # A new order's legs start ready or awaiting stock, with one history row for the order.
-    ready = _stock_ready_groups(order, groups_made, on=on)
+    for obj in (order, *groups_made, *lines_made):
+        _as_stored(obj)
+
+    # A new order's legs start ready or awaiting stock: the trunking rule, decided before any insert.
+    movements, lane_lines, waiting = trunking.plan_new(order, lines_made, on=on, prepared=prepared)
+    waiting_groups = {id(line.group) for line in waiting}
     for group in groups_made:
-        if group.pk in ready:
-            group.status = S.READY
-            group.save(update_fields=["status"])
+        group.status = S.AWAITING_STOCK if id(group) in waiting_groups else S.READY
     order.status = derive_order_status(g.status for g in groups_made)
-    _history(order, actor, subject="order", previous="", status=order.status, note="Order created.")
-    order.save()
-    events.record(order=order, order_types=[E.ORDER_CREATED], movement_events=change.movement_events)
+
+    # The unique order_no decides a duplicate: no look-up first, and the caller's transaction (or this
+    # one's savepoint) is rolled back with everything else this call wrote.
+    try:
+        order.save(force_insert=True)
+    except IntegrityError:
+        raise _duplicate(order_no)
+    OrderGroup.objects.bulk_create(groups_made)
+    OrderLine.objects.bulk_create(lines_made)
+    StockMovement.objects.bulk_create(movements.values())
+    movement_lines = StockMovementLine.objects.bulk_create(
+        StockMovementLine(
+            movement=movements[lane], order_line=line, line_no=line.line_no, sku=line.sku, quantity=line.quantity
+        )
+        for lane, lines_on_lane in lane_lines.items()
+        for line in lines_on_lane
+    )
+    label = actor.label[:150]
+    StatusChange.objects.bulk_create(
+        [
+            *(
+                StatusChange(
+                    order=order,
+                    subject="movement",
+                    movement=movement,
+                    previous_status="",
+                    status=movement.status,
+                    actor_kind=actor.kind,
+                    actor_label=label,
+                    note=f"{movement.reference} created: stock to move {movement.from_location.code} → "
+                    f"{movement.to_location.code}.",
+                )
+                for movement in movements.values()
+            ),
+            StatusChange(
+                order=order,
+                subject="order",
+                previous_status="",
+                status=order.status,
+                actor_kind=actor.kind,
+                actor_label=label,
+                note="Order created.",
+            ),
+        ]
+    )
+    representation.attach(order, groups_made, lines_made, movements.values(), movement_lines)
+    events.record(
+        order=order,
+        order_types=[E.ORDER_CREATED],
+        movement_events=[(E.MOVEMENT_CREATED, movement) for movement in movements.values()],
+    )
     return order
 
 

@@ -15,7 +15,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from .. import representation, services
+from .. import reference, representation, services
 from ..domain import Actor, OrderError
 from ..identifiers import code_problem, order_no_problem, order_path
 from ..models import ApiClient, DeliveryMethod, FailureReason, Lane, Order, ServiceLevel, StockLocation
@@ -261,15 +261,16 @@ class OrderViewSet(idempotency.IdempotentCreate, mixins.ListModelMixin, ApiViewS
         limit = too_many_lines(request.data)
         if limit:
             raise ValidationError(limit)
-        serializer = OrderSerializer(data=request.data)
+        loaded = reference.load([request.data])
+        serializer = OrderSerializer(data=request.data, context={"reference": loaded.tables})
         serializer.is_valid(raise_exception=True)
-        order = self._create(serializer.validated_data)
+        order = self._create(serializer.validated_data, loaded.prepared)
         return order_response(order, status.HTTP_201_CREATED, {"Location": order_path(order.order_no)})
 
-    def _create(self, validated):
+    def _create(self, validated, prepared=None):
         data = dict(validated)
         lines, groups = data.pop("lines", None), data.pop("groups", None)
-        return services.create_order(actor=self.actor(), fields=data, lines=lines, groups=groups)
+        return services.create_order(actor=self.actor(), fields=data, lines=lines, groups=groups, prepared=prepared)
 
     @extend_schema(
         operation_id="orders_bulk_create",

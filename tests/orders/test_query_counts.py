@@ -12,8 +12,8 @@ from orders.models import Order
 from tests.conftest import line, order_body
 
 URL = "/api/v1/orders/"
-CREATE_STATEMENTS = 34
-BULK_STATEMENTS_FOR_10 = 313
+CREATE_STATEMENTS = 15
+BULK_STATEMENTS_FOR_10 = 153
 LIST_STATEMENTS = 7
 
 
