@@ -13,7 +13,7 @@ from tests.conftest import line, order_body
 
 URL = "/api/v1/orders/"
 CREATE_STATEMENTS = 15
-BULK_STATEMENTS_FOR_10 = 153
+BULK_STATEMENTS_FOR_10 = 14
 LIST_STATEMENTS = 7
 
 
