@@ -36,11 +36,12 @@ STEPS = [
     ("orders/events.py", "*", "outbox events (events.record)"),
     ("orders/services.py", "_history", "status history"),
     ("orders/services.py", "*", "create_order (order, group, lines, status)"),
+    ("orders/api/auth.py", "*", "API key + rate limit"),
     ("orders/api/idempotency.py", "begin", "idempotency claim"),
     ("orders/api/idempotency.py", "finish", "idempotency result"),
     ("orders/api/idempotency.py", "*", "idempotency"),
-    ("orders/api/auth.py", "*", "API key + rate limit"),
     ("orders/api/serializers.py", "*", "validation (serializers)"),
+    ("rest_framework/serializers.py", "is_valid", "validation (serializers)"),
     ("orders/api/views.py", "*", "view"),
     ("bench/naive/", "*", "naive app"),
 ]

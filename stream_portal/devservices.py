@@ -5,7 +5,7 @@ Debian machine needs no other step. It looks at the services that `DATABASE_URL`
 `CELERY_BROKER_URL` name, and at Debian's Chromium (the browser tests drive `/usr/bin/chromium`):
 
 1. what answers is used as it is (a Redis on another port is only checked, never replaced);
-2. what is missing on this machine is installed with apt (`postgresql`, `redis-server`, `chromium`),
+2. what is missing on this machine is installed with apt (`postgresql`, `redis-server`, `chromium`, `wrk`),
    then started: the newest PostgreSQL cluster with `pg_ctlcluster`, Redis on the URL's port with
    nothing kept on disk;
 3. user `postgres` may log in over loopback without a password (two `trust` lines at the top of
@@ -126,6 +126,7 @@ class Facts:
     chromium_missing: bool
     redis_server: bool  # is a redis-server binary on PATH?
     browser: str = ""  # the Chromium the browser tests will drive; "" when they are left out
+    wrk_missing: bool = False  # the benchmark's smoke test (tests/test_bench.py) loads the server with wrk
 
     def problems(self):
         out = []
@@ -141,6 +142,8 @@ class Facts:
                 out.append(f"Redis at {r.where} ({', '.join(r.names)}={shown(r.url)}): {r.error}")
         if self.chromium_missing:
             out.append(f"{CHROMIUM} is missing: the browser tests drive Debian's Chromium")
+        if self.wrk_missing:
+            out.append("wrk is missing: the benchmark's smoke test loads the server with it")
         return out
 
 
@@ -218,6 +221,7 @@ def look(env, *, chromium=None, need_browser=True):
         chromium_missing=need_browser and not os.access(chromium, os.X_OK),
         redis_server=shutil.which("redis-server") is not None,
         browser=chromium if need_browser else "",
+        wrk_missing=shutil.which("wrk") is None,
     )
 
 
@@ -263,6 +267,8 @@ def plan(facts, *, manual=False):
         packages.append("redis-server")
     if facts.chromium_missing:
         packages.append("chromium")
+    if facts.wrk_missing:
+        packages.append("wrk")
     if packages:
         steps.append(Step("refresh the package lists", "apt-get update -q -o Dpkg::Use-Pty=0", installs=True))
         steps.append(Step(f"install {', '.join(packages)}", f"{APT_INSTALL} {' '.join(packages)}", installs=True))

@@ -140,8 +140,8 @@ def test_the_whole_bench_runs_with_tiny_sizes_and_reports_every_figure(tmp_path)
     redis = urlsplit(os.environ["CACHE_URL"])
     out = tmp_path / "bench.json"
     argv = [
-        sys.executable, "-m", "bench", "--orders", "200", "--trials", "1", "--duration", "1",
-        "--probe-requests", "3", "--no-profile", "--bulk-size", "10", "--import-orders", "5",
+        sys.executable, "-m", "bench", "--orders", "200", "--trials", "1", "--duration", "2",
+        "--probe-requests", "3", "--no-profile", "--bulk-size", "5", "--import-orders", "5",
         "--webhook-events", "5", "--inbound-events", "5", "--database-url", bench_db,
         "--redis-url", f"redis://{redis.netloc}", "--redis-dbs", "8,9", "--port", str(free_port_pair()),
         "--out", str(out),
@@ -160,7 +160,7 @@ def test_the_whole_bench_runs_with_tiny_sizes_and_reports_every_figure(tmp_path)
     assert bench.returncode == 0, output[-5000:]
     document = json.loads(out.read_text())
     figures = {f["name"]: f for f in document["figures"]}
-    for name in ("single create", "bulk create (10/request)", "API list, cursor, 50 rows, 200 orders"):
+    for name in ("single create", "bulk create (5/request)", "API list, cursor, 50 rows, 200 orders"):
         assert figures[name]["samples"] and all(s > 0 for s in figures[name]["samples"]), name
         assert figures[name]["baseline_samples"] and figures[name]["ratio"] > 0, name
     assert figures["round trips per create"]["samples"][0] >= 10

@@ -126,12 +126,13 @@ def test_without_root_or_sudo_it_stops_before_pytest_and_prints_the_commands(tmp
         "a password nobody is here to type.",
         "What is missing:",
         f"  - {devservices.CHROMIUM} is missing: the browser tests drive Debian's Chromium",
+        "  - wrk is missing: the benchmark's smoke test loads the server with it",
         "",
         "Run these commands as root (Debian or Ubuntu), then run bin/test again:",
         "",
         "  apt-get update -q -o Dpkg::Use-Pty=0",
         "  env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o Dpkg::Use-Pty=0 "
-        "chromium",
+        "chromium wrk",
         "",
         "Or leave the browser tests out: bin/test -m 'not browser'",
         "",
@@ -544,3 +545,13 @@ def test_bin_run_serves_on_loopback_only_says_so_and_stops_cleanly(tmp_path):
     assert not devservices.port_open("127.0.0.1", port, timeout=0.5)
     with pytest.raises(ProcessLookupError):  # the Celery worker went with it: nothing is left of the group
         os.killpg(proc.pid, 0)
+
+
+def test_a_missing_wrk_is_installed_with_the_other_packages():
+    facts = Facts(postgres=None, redis=[], chromium_missing=True, redis_server=True, wrk_missing=True)
+    assert [s.shell for s in devservices.plan(facts)] == [
+        "apt-get update -q -o Dpkg::Use-Pty=0",
+        "env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o Dpkg::Use-Pty=0 "
+        "chromium wrk",
+    ]
+    assert facts.problems()[-1] == "wrk is missing: the benchmark's smoke test loads the server with it"
