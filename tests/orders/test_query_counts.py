@@ -14,7 +14,7 @@ from tests.conftest import line, order_body
 URL = "/api/v1/orders/"
 CREATE_STATEMENTS = 15
 BULK_STATEMENTS_FOR_10 = 14
-LIST_STATEMENTS = 7
+LIST_STATEMENTS = 6
 
 
 def trunked_order(order_no):
