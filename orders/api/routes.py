@@ -157,6 +157,7 @@ def routes_for(client, day):
 class RouteListView(APIView):
     read_scope = ApiClient.Scope.ORDERS_READ
     write_scope = ApiClient.Scope.ORDERS_WRITE
+    extra_error_codes = {"GET": (400, 404)}  # a missing or bad ?date=; an unknown ?format= is 404
     renderer_classes = [renderers.JSONRenderer, PickListRenderer]
 
     @extend_schema(

@@ -20,7 +20,7 @@ from django_htmx.http import HttpResponseLocation, push_url
 
 from .. import services, trunking
 from ..api.serializers import GroupUpdateSerializer, OrderSerializer, OrderUpdateSerializer
-from ..domain import EDITABLE_STATUSES, Actor, OrderError, VersionMismatch, can_transition
+from ..domain import Actor, OrderError, VersionMismatch, can_transition
 from ..filters import DEFAULT_SORT, OrderFilter
 from ..forms import ADDRESS, GroupForm, LineForm, NoteForm, OrderForm, ReferenceChoices, StatusMoveForm
 from ..models import DeliveryMethod, FailureReason, Order, StockLocation
@@ -662,9 +662,9 @@ def _detail_context(order):
         "history": history,
         "last_changes": last_changes,
         "status_targets": _status_targets(order),
-        "can_cancel": order.status not in (Order.Status.IN_PROGRESS, Order.Status.COMPLETED, Order.Status.CANCELLED),
+        "can_cancel": order.cancel_allowed(),
         "failure_reasons": FailureReason.objects.active(),
-        "editable": order.status in EDITABLE_STATUSES,
+        "editable": order.is_editable(),
     }
 
 

@@ -161,6 +161,16 @@ def test_broken_json_is_a_400(api):
     assert list(response.json()) == ["errors"]
 
 
+@pytest.mark.parametrize("path", [SUBS, DELIVERIES])
+@pytest.mark.parametrize("cursor", ["not-base64!", "cD1hYmM=", "bz0xJnA9YWJj"])  # garbage, p=abc, o=1&p=abc
+def test_a_forged_cursor_is_a_400_like_on_every_other_list(api, path, cursor):
+    response = api.get(path, {"cursor": cursor})
+    assert response.status_code == 400
+    assert response.json() == {
+        "errors": {"cursor": ["The cursor is not valid: use `next` or `previous` of the last page as given."]}
+    }
+
+
 def test_another_clients_subscriptions_and_deliveries_are_404(api, other_api, hooks_client, receiver, make_order):
     subscription = subscribe(hooks_client[0], receiver.url)
     make_order("SO-MINE")

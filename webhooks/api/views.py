@@ -11,10 +11,10 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from orders.api.filters import filter_parameters, validated_filters
+from orders.api.views import Pagination as ApiPagination
 from orders.models import ApiClient
 
 from .. import delivery as service
@@ -37,10 +37,9 @@ class SubscriptionDisabled(APIException):
     default_detail = "The subscription is disabled; enable it first (PATCH active: true)."
 
 
-class Pagination(CursorPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
+class Pagination(ApiPagination):
+    """The API's cursor pages (a forged cursor answers 400, as on every list), newest first."""
+
     ordering = "-id"
 
 
