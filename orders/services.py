@@ -480,8 +480,7 @@ def _write(news):
     events.record_many(changes)
 
 
-@transaction.atomic
-def create_order(*, actor, fields, lines=None, groups=None, on=None, prepared=None):
+def create_order(*, actor, fields, lines=None, groups=None, on=None, prepared=None, savepoint=True):
     """Create an order with its groups and lines, run the trunking rule, record order.created.
 
     `fields` are Order field values (reference data as instances). Delivery and collection orders
@@ -492,17 +491,21 @@ def create_order(*, actor, fields, lines=None, groups=None, on=None, prepared=No
     Everything is decided in memory first (the trunking rule for lines that have no movements yet,
     the legs' and the order's status), then each table gets one INSERT: order, groups, lines,
     movements, movement lines, history, outbox. Nothing written is read back.
+
+    Atomic, in a savepoint when called inside a transaction; `savepoint=False` is for a caller that
+    rolls its whole transaction back when this refuses (the API's create with an Idempotency-Key).
     """
-    new = _build(actor=actor, fields=fields, lines=lines, groups=groups, on=on, prepared=prepared)
-    # The unique order_no decides a duplicate: no look-up first; this call's transaction (or its
-    # savepoint) is rolled back with everything it wrote.
-    try:
-        _write([new])
-    except IntegrityError as exc:
-        if "order_no" not in str(exc):
-            raise
-        raise _duplicate(new.order.order_no)
-    return new.order
+    with transaction.atomic(savepoint=savepoint):
+        new = _build(actor=actor, fields=fields, lines=lines, groups=groups, on=on, prepared=prepared)
+        # The unique order_no decides a duplicate: no look-up first; this call's transaction (or its
+        # savepoint) is rolled back with everything it wrote.
+        try:
+            _write([new])
+        except IntegrityError as exc:
+            if "order_no" not in str(exc):
+                raise
+            raise _duplicate(new.order.order_no)
+        return new.order
 
 
 # What a bulk create answers for an order it could not make (the API words each one).

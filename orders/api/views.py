@@ -283,9 +283,16 @@ class OrderViewSet(idempotency.IdempotentCreate, mixins.ListModelMixin, ApiViewS
         return order_response(order, status.HTTP_201_CREATED, {"Location": order_path(order.order_no)})
 
     def _create(self, validated, prepared=None):
-        data = dict(validated)
-        lines, groups = data.pop("lines", None), data.pop("groups", None)
-        return services.create_order(actor=self.actor(), fields=data, lines=lines, groups=groups, prepared=prepared)
+        fields, lines, groups = _create_arguments(validated)
+        # With an Idempotency-Key the whole request is one transaction, rolled back on a refusal.
+        return services.create_order(
+            actor=self.actor(),
+            fields=fields,
+            lines=lines,
+            groups=groups,
+            prepared=prepared,
+            savepoint=not self.in_transaction,
+        )
 
     @extend_schema(
         operation_id="orders_bulk_create",

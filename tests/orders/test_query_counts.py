@@ -12,7 +12,7 @@ from orders.models import Order
 from tests.conftest import line, order_body
 
 URL = "/api/v1/orders/"
-CREATE_STATEMENTS = 15
+CREATE_STATEMENTS = 13
 BULK_STATEMENTS_FOR_10 = 14
 LIST_STATEMENTS = 6
 
