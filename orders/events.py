@@ -31,8 +31,25 @@ def record(*, order=None, order_types=(), movement_events=()):
     `order_types` are order.* types; their `data` is the order as the API returns it now, so the
     caller records events after its last change. `movement_events` are (type, movement) pairs.
     """
+    return record_many([(order, order_types, movement_events)])
+
+
+def record_many(changes):
+    """`record` for several orders at once: (order, order_types, movement_events) triples, one INSERT."""
     assert transaction.get_connection().in_atomic_block, "events are recorded inside the change's transaction"
     now = timezone.now()
+    rows = []
+    for order, order_types, movement_events in changes:
+        rows += _rows(order, order_types, movement_events, now)
+    if not rows:
+        return []
+    OutboxEvent.objects.bulk_create(rows)
+    ids = [row.pk for row in rows]
+    transaction.on_commit(lambda: event_recorded.send(sender=OutboxEvent, event_ids=ids), robust=True)
+    return rows
+
+
+def _rows(order, order_types, movement_events, now):
     rows = []
     seen = set()
     order_data = None
@@ -58,11 +75,6 @@ def record(*, order=None, order_types=(), movement_events=()):
                 payload=_body(event_type, now, movement_dict(movement)),
             )
         )
-    if not rows:
-        return []
-    OutboxEvent.objects.bulk_create(rows)
-    ids = [row.pk for row in rows]
-    transaction.on_commit(lambda: event_recorded.send(sender=OutboxEvent, event_ids=ids), robust=True)
     return rows
 
 

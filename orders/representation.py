@@ -111,6 +111,12 @@ def movement_dict(movement):
 def order_dict(order):
     """The whole order: header, lines, groups and movements."""
     prefetch_related_objects([order], *_missing(order, ORDER_RELATED))
+    lines = list(order.lines.all())
+    groups = list(order.groups.all())
+    for group in groups:
+        # A group's lines are the order's lines on it: read once, not again per group.
+        if "lines" not in getattr(group, "_prefetched_objects_cache", {}):
+            _cache(group, "lines", [line for line in lines if line.group_id == group.pk])
     return {
         "order_no": order.order_no,
         "order_date": _date(order.order_date),
@@ -140,8 +146,8 @@ def order_dict(order):
         "created_at": _instant(order.created_at),
         "updated_at": _instant(order.updated_at),
         "source": order.source,
-        "lines": [line_dict(line) for line in order.lines.all()],
-        "groups": [group_dict(group) for group in order.groups.all()],
+        "lines": [line_dict(line) for line in lines],
+        "groups": [group_dict(group) for group in groups],
         "movements": [movement_dict(movement) for movement in order.movements.all()],
     }
 
@@ -182,7 +188,8 @@ ORDER_RELATED = (
     "source_client",
     "source_user",
     Prefetch("lines", queryset=_LINES),
-    Prefetch("groups", queryset=OrderGroup.objects.order_by("sequence").prefetch_related(Prefetch("lines", _LINES))),
+    # The groups' lines are the order's lines, given to each group by order_dict (not read twice).
+    Prefetch("groups", queryset=OrderGroup.objects.order_by("sequence")),
     Prefetch(
         "movements",
         queryset=StockMovement.objects.select_related("from_location", "to_location")
@@ -190,6 +197,29 @@ ORDER_RELATED = (
         .order_by("id"),
     ),
 )
+
+
+def _cache(obj, name, items):
+    """Fill `obj.<name>.all()` with `items`, as a prefetch would, without a query."""
+    queryset = getattr(obj, name).all()
+    queryset._result_cache = list(items)
+    queryset._prefetch_done = True
+    obj.__dict__.setdefault("_prefetched_objects_cache", {})[name] = queryset
+
+
+def attach(order, groups, lines, movements, movement_lines):
+    """Give a just-created order everything `order_dict` and `movement_dict` read, from the objects
+    the create wrote (its groups, lines, movements and their lines), so rendering it reads nothing."""
+    lines = sorted(lines, key=lambda line: line.line_no)
+    _cache(order, "lines", lines)
+    groups = sorted(groups, key=lambda group: group.sequence)
+    for group in groups:
+        _cache(group, "lines", [line for line in lines if line.group is group])
+    _cache(order, "groups", groups)
+    movements = sorted(movements, key=lambda movement: movement.pk)
+    for movement in movements:
+        _cache(movement, "lines", [ml for ml in movement_lines if ml.movement is movement])
+    _cache(order, "movements", movements)
 
 
 def _missing(obj, lookups):

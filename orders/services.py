@@ -8,11 +8,14 @@ bypasses a rule. Refusals are `OrderError` (a state that forbids the change) or 
 (a value the domain refuses, naming the field); each door words them its own way.
 """
 
-from django.db import IntegrityError, transaction
+import secrets
+
+from django.core.exceptions import ValidationError
+from django.db import DataError, IntegrityError, models, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from . import events, trunking
+from . import events, representation, trunking
 from .domain import (
     Actor,
     InputError,
@@ -32,6 +35,7 @@ from .models import (
     OutboxEvent,
     StatusChange,
     StockMovement,
+    StockMovementLine,
 )
 
 S = Order.Status
@@ -323,13 +327,38 @@ def _check_line_numbers(line_specs, *, field="lines"):
         seen.add(spec["line_no"])
 
 
-@transaction.atomic
-def create_order(*, actor, fields, lines=None, groups=None, on=None):
+_TYPED_FIELDS = (models.DateField, models.TimeField, models.DecimalField)
+
+
+def _as_stored(obj):
+    """Dates, times and decimals given as text (pages, imports, tests) as the column returns them, so
+    the order rendered from memory is the order a later read renders."""
+    for f in obj._meta.concrete_fields:
+        if isinstance(f, _TYPED_FIELDS) and not f.is_relation:
+            value = getattr(obj, f.attname)
+            if isinstance(value, (str, float, int)) and not isinstance(value, bool):
+                setattr(obj, f.attname, f.to_python(value))
+
+
+class _NewOrder:
+    """One order built in memory by `_build`, with everything `_write` inserts."""
+
+    def __init__(self, actor, order, groups, lines, movements, lane_lines):
+        self.actor, self.order, self.groups, self.lines = actor, order, groups, lines
+        self.movements, self.lane_lines = movements, lane_lines
+
+
+def _build(*, actor, fields, lines=None, groups=None, on=None, prepared=None):
     """Create an order with its groups and lines, run the trunking rule, record order.created.
 
     `fields` are Order field values (reference data as instances). Delivery and collection orders
     take `lines` and get one group from their own address and window; a multi order takes
-    `groups`, each with its own fields and `lines`.
+    `groups`, each with its own fields and `lines`. `prepared` (trunking.Prepared) carries the lanes
+    and movement ids a caller has read already for this and other orders.
+
+    Everything is decided in memory first (the trunking rule for lines that have no movements yet,
+    the legs' and the order's status), then each table gets one INSERT: order, groups, lines,
+    movements, movement lines, history, outbox. Nothing written is read back.
     """
     order_no = fields["order_no"]
     problem = order_no_problem(order_no)
@@ -343,8 +372,6 @@ def create_order(*, actor, fields, lines=None, groups=None, on=None):
         field="groups" if order_type == Order.Type.MULTI else "lines",
     )
     _check_line_numbers([line for spec in group_specs for line in spec.get("lines") or []])
-    if Order.objects.filter(order_no=order_no).exists():
-        raise _duplicate(order_no)
 
     header = {f: fields[f] for f in HEADER_FIELDS if f in fields}
     header.update(_clean_address(fields))
@@ -357,14 +384,7 @@ def create_order(*, actor, fields, lines=None, groups=None, on=None):
     )
     if order.unload_minutes is None and order.service_level is not None:
         order.unload_minutes = order.service_level.default_unload_minutes
-    try:
-        with transaction.atomic():
-            order.save(force_insert=True)
-    except IntegrityError:
-        # Another request created the same order_no between our check and our insert.
-        raise _duplicate(order_no)
-
-    groups_made = OrderGroup.objects.bulk_create(
+    groups_made = [
         OrderGroup(
             order=order,
             sequence=spec["sequence"],
@@ -373,26 +393,168 @@ def create_order(*, actor, fields, lines=None, groups=None, on=None):
             **_clean_address(spec),
         )
         for spec in group_specs
-    )
-    OrderLine.objects.bulk_create(
+    ]
+    lines_made = [
         OrderLine(order=order, group=group, **{f: line[f] for f in ("line_no", *LINE_FIELDS) if f in line})
         for group, spec in zip(groups_made, group_specs, strict=True)
         for line in spec.get("lines") or []
-    )
+    ]
 
-    change = _Change(order, actor)
-    _run_trunking(change, on=on)
-    # A new order's legs start ready or awaiting stock, with one history row for the order.
-    ready = _stock_ready_groups(order, groups_made, on=on)
+    for obj in (order, *groups_made, *lines_made):
+        _as_stored(obj)
+
+    # A new order's legs start ready or awaiting stock: the trunking rule, decided before any insert.
+    movements, lane_lines, waiting = trunking.plan_new(order, lines_made, on=on, prepared=prepared)
+    waiting_groups = {id(line.group) for line in waiting}
     for group in groups_made:
-        if group.pk in ready:
-            group.status = S.READY
-            group.save(update_fields=["status"])
+        group.status = S.AWAITING_STOCK if id(group) in waiting_groups else S.READY
     order.status = derive_order_status(g.status for g in groups_made)
-    _history(order, actor, subject="order", previous="", status=order.status, note="Order created.")
-    order.save()
-    events.record(order=order, order_types=[E.ORDER_CREATED], movement_events=change.movement_events)
-    return order
+    return _NewOrder(actor, order, groups_made, lines_made, movements, lane_lines)
+
+
+def _write(news):
+    """Insert orders built by `_build`: one INSERT per table for all of them, nothing read back; then
+    their history and their events (order.created, stock_movement.created), rendered from memory.
+    A unique order_no taken meanwhile raises IntegrityError: the caller's savepoint rolls it all back."""
+    for new in news:
+        if not new.order.tracking_token:
+            new.order.tracking_token = secrets.token_urlsafe(24)  # as Order.save does
+    Order.objects.bulk_create([new.order for new in news])
+    OrderGroup.objects.bulk_create([group for new in news for group in new.groups])
+    OrderLine.objects.bulk_create([line for new in news for line in new.lines])
+    StockMovement.objects.bulk_create([movement for new in news for movement in new.movements.values()])
+    movement_lines = StockMovementLine.objects.bulk_create(
+        [
+            StockMovementLine(
+                movement=new.movements[lane],
+                order_line=line,
+                line_no=line.line_no,
+                sku=line.sku,
+                quantity=line.quantity,
+            )
+            for new in news
+            for lane, lines_on_lane in new.lane_lines.items()
+            for line in lines_on_lane
+        ]
+    )
+    history = []
+    for new in news:
+        order, actor = new.order, new.actor
+        label = actor.label[:150]
+        history += [
+            StatusChange(
+                order=order,
+                subject="movement",
+                movement=movement,
+                previous_status="",
+                status=movement.status,
+                actor_kind=actor.kind,
+                actor_label=label,
+                note=f"{movement.reference} created: stock to move {movement.from_location.code} → "
+                f"{movement.to_location.code}.",
+            )
+            for movement in new.movements.values()
+        ]
+        history.append(
+            StatusChange(
+                order=order,
+                subject="order",
+                previous_status="",
+                status=order.status,
+                actor_kind=actor.kind,
+                actor_label=label,
+                note="Order created.",
+            )
+        )
+    StatusChange.objects.bulk_create(history)
+    by_movement = {}
+    for movement_line in movement_lines:
+        by_movement.setdefault(id(movement_line.movement), []).append(movement_line)
+    changes = []
+    for new in news:
+        mls = [ml for movement in new.movements.values() for ml in by_movement.get(id(movement), [])]
+        representation.attach(new.order, new.groups, new.lines, new.movements.values(), mls)
+        changes.append(
+            (new.order, [E.ORDER_CREATED], [(E.MOVEMENT_CREATED, movement) for movement in new.movements.values()])
+        )
+    events.record_many(changes)
+
+
+def create_order(*, actor, fields, lines=None, groups=None, on=None, prepared=None, savepoint=True):
+    """Create an order with its groups and lines, run the trunking rule, record order.created.
+
+    `fields` are Order field values (reference data as instances). Delivery and collection orders
+    take `lines` and get one group from their own address and window; a multi order takes
+    `groups`, each with its own fields and `lines`. `prepared` (trunking.Prepared) carries the lanes
+    and movement ids a caller has read already for this and other orders.
+
+    Everything is decided in memory first (the trunking rule for lines that have no movements yet,
+    the legs' and the order's status), then each table gets one INSERT: order, groups, lines,
+    movements, movement lines, history, outbox. Nothing written is read back.
+
+    Atomic, in a savepoint when called inside a transaction; `savepoint=False` is for a caller that
+    rolls its whole transaction back when this refuses (the API's create with an Idempotency-Key).
+    """
+    with transaction.atomic(savepoint=savepoint):
+        new = _build(actor=actor, fields=fields, lines=lines, groups=groups, on=on, prepared=prepared)
+        # The unique order_no decides a duplicate: no look-up first; this call's transaction (or its
+        # savepoint) is rolled back with everything it wrote.
+        try:
+            _write([new])
+        except IntegrityError as exc:
+            if "order_no" not in str(exc):
+                raise
+            raise _duplicate(new.order.order_no)
+        return new.order
+
+
+# What a bulk create answers for an order it could not make (the API words each one).
+CREATE_REFUSALS = (OrderError, ValidationError, DataError, IntegrityError)
+
+
+def create_orders(*, actor, orders, on=None, prepared=None):
+    """Create many orders, each checked on its own, all written together.
+
+    `orders` are (fields, lines, groups) triples as `create_order` takes them. Returns one outcome
+    per order, in the order given: the Order created, or the refusal (one of CREATE_REFUSALS). Every
+    order is built and checked first; numbers already taken (in the database or earlier in the same
+    request) are found with one query; the rest are inserted with one INSERT per table. Should that
+    insert fail (a number taken meanwhile, a value the database refuses), it is rolled back and the
+    orders are created one by one, each in its own savepoint, so each still gets its own answer.
+    """
+    outcomes = []
+    for fields, lines, groups in orders:
+        try:
+            outcomes.append(_build(actor=actor, fields=fields, lines=lines, groups=groups, on=on, prepared=prepared))
+        except (OrderError, ValidationError) as exc:
+            outcomes.append(exc)
+    built = [o for o in outcomes if isinstance(o, _NewOrder)]
+    taken = set(Order.objects.filter(order_no__in=[n.order.order_no for n in built]).values_list("order_no", flat=True))
+    for index, outcome in enumerate(outcomes):
+        if isinstance(outcome, _NewOrder):
+            if outcome.order.order_no in taken:
+                outcomes[index] = _duplicate(outcome.order.order_no)
+            taken.add(outcome.order.order_no)
+    news = [o for o in outcomes if isinstance(o, _NewOrder)]
+    if not news:
+        return outcomes
+    try:
+        with transaction.atomic():
+            _write(news)
+    except (IntegrityError, DataError):
+        return [
+            _one_by_one(actor, spec, on, prepared) if isinstance(outcome, _NewOrder) else outcome
+            for spec, outcome in zip(orders, outcomes, strict=True)
+        ]
+    return [outcome.order if isinstance(outcome, _NewOrder) else outcome for outcome in outcomes]
+
+
+def _one_by_one(actor, spec, on, prepared):
+    fields, lines, groups = spec
+    try:
+        return create_order(actor=actor, fields=fields, lines=lines, groups=groups, on=on, prepared=prepared)
+    except CREATE_REFUSALS as exc:
+        return exc
 
 
 def _apply_lines(order, line_specs, *, replace):

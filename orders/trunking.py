@@ -14,6 +14,7 @@ dispatched or received are frozen: a change that would alter one is refused.
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.db import connection
 from django.utils import timezone
 
 from .domain import OrderError
@@ -222,6 +223,106 @@ def _cancel(movement):
     movement.status = MS.CANCELLED
     movement.version += 1
     movement.save(update_fields=["status", "version", "updated_at"])
+
+
+# --- A brand-new order: the same rule, from the lines in memory ---------------------------------
+
+
+@dataclass
+class Prepared:
+    """What a caller has already read for the orders it is about to create: `lanes` ({(from, to):
+    transit days}, None when not read) and a pool of `movement_ids` taken from the movements'
+    sequence, so a movement is inserted with its id and its reference at once. Shared by the orders
+    of one request; the pool is topped up from the sequence when it runs short."""
+
+    lanes: dict | None = None
+    movement_ids: list = field(default_factory=list)
+
+
+# Called once per row (an uncorrelated sub-select would be evaluated once for all rows).
+NEXT_MOVEMENT_ID = "nextval(pg_get_serial_sequence('orders_stockmovement', 'id'))"
+
+
+def _lanes_and_ids(pairs, count):
+    """Lanes between `pairs` and `count` new movement ids, in one round trip."""
+    params = [count]
+    sql = f"SELECT {NEXT_MOVEMENT_ID}, NULL, NULL FROM generate_series(1, %s)"  # noqa: S608 - constant text
+    if pairs:
+        froms, tos = zip(*sorted(pairs), strict=True)
+        lanes_sql = (
+            "SELECT from_location_id, to_location_id, transit_days FROM orders_lane "
+            "WHERE (from_location_id, to_location_id) IN (SELECT * FROM unnest(%s::bigint[], %s::bigint[]))"
+        )
+        sql = f"{lanes_sql} UNION ALL {sql}"
+        params = [list(froms), list(tos), count]
+    lanes, ids = {}, []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for a, b, days in cursor.fetchall():
+            if b is None:
+                ids.append(a)
+            else:
+                lanes[(a, b)] = days
+    return lanes, ids
+
+
+def movement_reference(movement_id):
+    return f"MV-{movement_id:06d}"
+
+
+def plan_new(order, lines, *, on=None, prepared=None):
+    """The movements a new order's lines need, built in memory (nothing is read back): returns
+    ({lane: unsaved StockMovement with its id and reference}, {lane: lines}, the lines whose stock is
+    not ready yet). Sets the order's earliest_delivery_date. Runs before anything is inserted, so the
+    order and its groups are written once, with their status.
+
+    The same rule as `apply` for an order that has no movements yet, so no row is locked or read:
+    the caller inserts what this returns.
+    """
+    on = on or today()
+    prepared = prepared if prepared is not None else Prepared()
+    needed = {}
+    for line in lines:
+        lane = lane_of(line)
+        if lane is not None:
+            needed.setdefault(lane, []).append(line)
+    if needed and (prepared.lanes is None or len(prepared.movement_ids) < len(needed)):
+        short = len(needed) - len(prepared.movement_ids)
+        lanes, ids = _lanes_and_ids(needed if prepared.lanes is None else (), max(short, 0))
+        prepared.movement_ids.extend(ids)
+        if prepared.lanes is None:
+            prepared.lanes = lanes
+    lanes = prepared.lanes or {}
+    movements = {}
+    for lane, lane_lines in needed.items():
+        ship = max(max(line.on_hand_date for line in lane_lines), on)
+        movement_id = prepared.movement_ids.pop(0)
+        now = timezone.now()
+        movements[lane] = StockMovement(
+            id=movement_id,
+            reference=movement_reference(movement_id),
+            order=order,
+            from_location=lane_lines[0].stock_location,
+            to_location=lane_lines[0].delivery_method.depot,
+            ship_date=ship,
+            due_date=ship + timedelta(days=lanes.get(lane, Lane.DEFAULT_TRANSIT_DAYS)),
+            created_at=now,
+            updated_at=now,
+        )
+    waiting = []
+    dates = []
+    for line in lines:
+        lane = lane_of(line)
+        if lane is None:
+            dates.append(line.on_hand_date)
+            if line.group.group_type != OrderGroup.Type.COLLECTION and line.on_hand_date > on:
+                waiting.append(line)
+        else:
+            # No movement of a new order has been received yet: its stock is still on the way.
+            dates.append(movements[lane].due_date)
+            waiting.append(line)
+    order.earliest_delivery_date = max(dates) if dates else None
+    return movements, needed, waiting
 
 
 def stock_ready_lines(order, *, on=None):

@@ -66,7 +66,8 @@ class CodeField(serializers.RelatedField):
     """A reference to reference data by its code: the one lookup of a code, in bodies and in filters.
 
     Unknown codes are refused, and so are inactive ones unless `active_only=False` (filters may
-    name a retired code: old orders still have it).
+    name a retired code: old orders still have it). With `reference` in the serializer's context
+    (tables from orders/reference.py) the codes are looked up there, without a query.
     """
 
     def __init__(self, model, *, active_only=True, **kwargs):
@@ -74,6 +75,13 @@ class CodeField(serializers.RelatedField):
         self.active_only = active_only
         kwargs.setdefault("queryset", model.objects.all())
         super().__init__(**kwargs)
+
+    def get_queryset(self):
+        # A request that read its reference data up front (orders/reference.py) answers from that.
+        tables = self.context.get("reference")
+        if tables is not None and self.model in tables:
+            return tables[self.model]
+        return super().get_queryset()
 
     def to_internal_value(self, data):
         if not isinstance(data, str) or code_problem(data):

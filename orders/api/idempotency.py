@@ -1,7 +1,10 @@
 """Idempotency-Key for order creation (docs/api.md), stored with a hash of the body (pretix style).
 
-The key row is committed before the work starts, so a concurrent second request sees it: same
-body and still in flight is 409, another body 422, same body and done replays the first answer.
+The key is claimed, the order created and the answer kept in one transaction: one commit, and no
+moment in which the order exists while its key is still in flight. A concurrent second request with
+the same key waits on the key's unique index until the first commits, then replays its answer.
+A refusal (4xx) rolls the work back and keeps its answer in a short transaction of its own; a key
+committed in flight (by a request that died) answers 409, another body 422.
 A first request that died (in flight past IDEMPOTENCY_IN_FLIGHT_TIMEOUT_SECONDS) or a key older
 than 24 hours is taken over by the next request with a conditional update that only one can win.
 """
@@ -36,9 +39,27 @@ class IdempotentCreate:
 
     idempotency = None
     replay = None
+    in_transaction = False
 
     class Replay(Exception):  # noqa: N818 - not an error: the first answer, given again
         pass
+
+    def dispatch(self, request, *args, **kwargs):
+        if (
+            request.method != "POST"
+            or "Idempotency-Key" not in request.headers
+            or self.action_map.get("post") != "create"
+        ):
+            return super().dispatch(request, *args, **kwargs)
+        self.in_transaction = True
+        with transaction.atomic():
+            response = super().dispatch(request, *args, **kwargs)
+            refused = self.idempotency is not None and self.replay is None and response.status_code >= 400
+            if refused:
+                transaction.set_rollback(True)
+        if refused and response.status_code < 500:
+            keep_refusal(self.idempotency, response)
+        return response
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -57,13 +78,18 @@ class IdempotentCreate:
         try:
             return super().handle_exception(exc)
         except Exception:
-            if self.idempotency is not None:
+            # In the create's transaction the claim is rolled back with everything else.
+            if self.idempotency is not None and not self.in_transaction:
                 release(self.idempotency)
             raise
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
-        if self.idempotency is not None and self.replay is None:
+        if (
+            self.idempotency is not None
+            and self.replay is None
+            and not (self.in_transaction and response.status_code >= 400)
+        ):
             finish(self.idempotency, response)
         return response
 
@@ -121,13 +147,39 @@ def begin(client, key, digest):
     return record, Response(record.response_body, status=record.response_status, headers=headers)
 
 
+def _claim(**fields):
+    """Claim the key inside the caller's transaction: INSERT … ON CONFLICT DO NOTHING, which waits for
+    a concurrent claim of the same key to commit or roll back and raises nothing (no savepoint)."""
+    record = IdempotencyKey(**fields, created_at=timezone.now())
+    table = IdempotencyKey._meta.db_table
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (client_id, key, request_hash, state, response_headers, created_at) "  # noqa: S608
+            "VALUES (%s, %s, %s, %s, '{}'::jsonb, %s) ON CONFLICT (client_id, key) DO NOTHING RETURNING id",
+            [record.client_id, record.key, record.request_hash, record.state, record.created_at],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise IntegrityError("the key is taken")
+    record.pk = row[0]
+    record._state.adding = False
+    return record
+
+
+def keep_refusal(record, response):
+    """Keep a refused create's answer (its transaction was rolled back, the claim with it)."""
+    with transaction.atomic():
+        try:
+            claimed = _claim(client=record.client, key=record.key, request_hash=record.request_hash)
+        except IntegrityError:
+            return  # another request with the key got there first and keeps its own answer
+        finish(claimed, response)
+
+
 def _insert(**fields):
-    """Claim the key with one INSERT. Outside a transaction (the API view calls `begin` before the create's
-    own transaction) the INSERT commits by itself: one round trip instead of BEGIN, INSERT, COMMIT. Inside one,
-    a savepoint keeps a duplicate key from breaking the caller's transaction."""
+    """Claim the key with one INSERT: inside a transaction (the API create) without raising into it."""
     if transaction.get_connection().in_atomic_block:
-        with transaction.atomic():
-            return IdempotencyKey.objects.create(**fields)
+        return _claim(**fields)
     return IdempotencyKey.objects.create(**fields)
 
 

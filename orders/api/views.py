@@ -6,7 +6,7 @@ They never write themselves, and they answer with orders/representation.py's sha
 import re
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, IntegrityError, transaction
+from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -15,7 +15,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from .. import representation, services
+from .. import reference, representation, services
 from ..domain import Actor, OrderError
 from ..identifiers import code_problem, order_no_problem, order_path
 from ..models import ApiClient, DeliveryMethod, FailureReason, Lane, Order, ServiceLevel, StockLocation
@@ -107,6 +107,21 @@ def too_many_lines(item):
     if count > MAX_LINES:
         return {"lines": [f"An order has at most {MAX_LINES} lines across all its groups; this one has {count}."]}
     return None
+
+
+def _create_arguments(validated):
+    """(fields, lines, groups) for services.create_order from an OrderSerializer's validated data."""
+    data = dict(validated)
+    lines, groups = data.pop("lines", None), data.pop("groups", None)
+    return data, lines, groups
+
+
+def _refusal(exc):
+    """A bulk result's errors for an order the domain or the database refused."""
+    if isinstance(exc, OrderError):
+        return {"order_no": [exc.message]}
+    answer = exception_handler(exc, {}).data
+    return answer.get("errors") or {"non_field_errors": [answer["detail"]]}
 
 
 class Pagination(CursorPagination):
@@ -261,15 +276,23 @@ class OrderViewSet(idempotency.IdempotentCreate, mixins.ListModelMixin, ApiViewS
         limit = too_many_lines(request.data)
         if limit:
             raise ValidationError(limit)
-        serializer = OrderSerializer(data=request.data)
+        loaded = reference.load([request.data])
+        serializer = OrderSerializer(data=request.data, context={"reference": loaded.tables})
         serializer.is_valid(raise_exception=True)
-        order = self._create(serializer.validated_data)
+        order = self._create(serializer.validated_data, loaded.prepared)
         return order_response(order, status.HTTP_201_CREATED, {"Location": order_path(order.order_no)})
 
-    def _create(self, validated):
-        data = dict(validated)
-        lines, groups = data.pop("lines", None), data.pop("groups", None)
-        return services.create_order(actor=self.actor(), fields=data, lines=lines, groups=groups)
+    def _create(self, validated, prepared=None):
+        fields, lines, groups = _create_arguments(validated)
+        # With an Idempotency-Key the whole request is one transaction, rolled back on a refusal.
+        return services.create_order(
+            actor=self.actor(),
+            fields=fields,
+            lines=lines,
+            groups=groups,
+            prepared=prepared,
+            savepoint=not self.in_transaction,
+        )
 
     @extend_schema(
         operation_id="orders_bulk_create",
@@ -292,35 +315,43 @@ class OrderViewSet(idempotency.IdempotentCreate, mixins.ListModelMixin, ApiViewS
             raise ValidationError(
                 {"non_field_errors": [f"Send at most {MAX_BULK_LINES} lines in one request; this one has {total}."]}
             )
-        # All or nothing on a server error: each order is its own savepoint, and only an unforeseen
-        # failure, which answers 500, rolls back the orders already made.
+        # Every order is validated first, against reference data read once for the whole request;
+        # then the valid ones are created together (services.create_orders), each still answered on
+        # its own. All or nothing on a server error: one transaction, and only an unforeseen failure,
+        # which answers 500, rolls back the orders already made.
+        loaded = reference.load(items)
+        results, valid = [], []
+        for item in items:
+            result, validated = self._bulk_check(item, loaded.tables)
+            results.append(result)
+            if validated is not None:
+                valid.append((result, validated))
         with transaction.atomic():
-            return Response({"results": [self._bulk_one(item) for item in items]})
+            outcomes = services.create_orders(
+                actor=self.actor(),
+                orders=[_create_arguments(validated) for _, validated in valid],
+                prepared=loaded.prepared,
+            )
+        for (result, _), outcome in zip(valid, outcomes, strict=True):
+            if isinstance(outcome, Order):
+                result["result"] = "created"
+            else:
+                result["result"], result["errors"] = "error", _refusal(outcome)
+        return Response({"results": results})
 
-    def _bulk_one(self, item):
+    def _bulk_check(self, item, tables):
+        """(the order's result, its validated data or None when refused)."""
         order_no = item.get("order_no") if isinstance(item, dict) else None
         order_no = order_no if isinstance(order_no, str) else None
         errors = too_many_lines(item)
-        serializer = OrderSerializer(data=item)
+        serializer = OrderSerializer(data=item, context={"reference": tables})
         if errors is None and not serializer.is_valid():
             errors = flatten(serializer.errors)
         if errors is not None:
-            return {"order_no": order_no, "result": "error", "errors": errors}
+            return {"order_no": order_no, "result": "error", "errors": errors}, None
         # Name the order as it is stored (trimmed), not as it was sent.
         order_no = serializer.validated_data["order_no"]
-        try:
-            with transaction.atomic():
-                self._create(serializer.validated_data)
-        except OrderError as exc:
-            return {"order_no": order_no, "result": "error", "errors": {"order_no": [exc.message]}}
-        except (DjangoValidationError, DataError, IntegrityError) as exc:
-            answer = exception_handler(exc, {}).data
-            return {
-                "order_no": order_no,
-                "result": "error",
-                "errors": answer.get("errors") or {"non_field_errors": [answer["detail"]]},
-            }
-        return {"order_no": order_no, "result": "created", "errors": {}}
+        return {"order_no": order_no, "result": "created", "errors": {}}, serializer.validated_data
 
     def retrieve(self, request, order_no):
         order = self.get_object(representation.with_related(self.get_queryset()))

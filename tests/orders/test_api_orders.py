@@ -934,9 +934,9 @@ def _make_varied_orders(make_order, client, start, count):
             )
 
 
-# Authentication (1), the page of orders (1), their lines (1), groups (1), the groups' lines (1),
-# movements with their depots and order (1), and the movements' lines (1).
-LIST_QUERIES = 7
+# Authentication (1), the page of orders (1), their lines (1), groups (1; each group's lines are
+# taken from the order's), movements with their depots and order (1), and the movements' lines (1).
+LIST_QUERIES = 6
 
 
 def test_the_order_list_takes_the_same_number_of_queries_for_10_and_30_orders(

@@ -12,9 +12,9 @@ from orders.models import Order
 from tests.conftest import line, order_body
 
 URL = "/api/v1/orders/"
-CREATE_STATEMENTS = 34
-BULK_STATEMENTS_FOR_10 = 313
-LIST_STATEMENTS = 7
+CREATE_STATEMENTS = 13
+BULK_STATEMENTS_FOR_10 = 14
+LIST_STATEMENTS = 6
 
 
 def trunked_order(order_no):

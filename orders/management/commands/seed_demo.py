@@ -427,6 +427,10 @@ class DemoOrders:
         self.planner = Actor.for_inbound("demo-route-planner")
         self.driver_app = Actor.for_inbound("demo-driver-app")
         self.route_numbers = Counter()
+        # Lanes read once for every order (services.create_order's fast path); movement ids as needed.
+        self.prepared = trunking.Prepared(
+            lanes={(lane.from_location_id, lane.to_location_id): lane.transit_days for lane in Lane.objects.all()}
+        )
 
     def make(self, count):
         rng = self.rng
@@ -499,10 +503,12 @@ class DemoOrders:
                     "lines": self._collection_lines(fleet, order_date, start=len(lines) + 1),
                 },
             ]
-            services.create_order(actor=self.system, fields=fields, groups=groups, on=order_date)
+            services.create_order(
+                actor=self.system, fields=fields, groups=groups, on=order_date, prepared=self.prepared
+            )
         else:
             fields.update(address, required_date=required_date, **window)
-            services.create_order(actor=self.system, fields=fields, lines=lines, on=order_date)
+            services.create_order(actor=self.system, fields=fields, lines=lines, on=order_date, prepared=self.prepared)
         story = {"depot": depot, "fleet": fleet.code, "required_date": required_date}
         return order_no, scenario, story
 
