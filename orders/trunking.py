@@ -245,6 +245,8 @@ NEXT_MOVEMENT_ID = "nextval(pg_get_serial_sequence('orders_stockmovement', 'id')
 
 def _lanes_and_ids(pairs, count):
     """Lanes between `pairs` and `count` new movement ids, in one round trip."""
+    if connection.vendor != "postgresql":
+        return _lanes_and_ids_portable(pairs, count)
     params = [count]
     sql = f"SELECT {NEXT_MOVEMENT_ID}, NULL, NULL FROM generate_series(1, %s)"  # noqa: S608 - constant text
     if pairs:
@@ -264,6 +266,24 @@ def _lanes_and_ids(pairs, count):
             else:
                 lanes[(a, b)] = days
     return lanes, ids
+
+
+def _lanes_and_ids_portable(pairs, count):
+    """The same for SQLite (bin/run's database): lanes by the ORM, and ids reserved by moving the table's
+    AUTOINCREMENT counter forward, which also takes SQLite's write lock so two writers never get one id."""
+    lanes = load_lanes(pairs)
+    if not count:
+        return lanes, []
+    table = StockMovement._meta.db_table
+    with connection.cursor() as cursor:
+        first_use = (
+            f"INSERT INTO sqlite_sequence (name, seq) SELECT %s, COALESCE((SELECT MAX(id) FROM {table}), 0) "  # noqa: S608 - our table's name
+            "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = %s)"
+        )
+        cursor.execute(first_use, [table, table])
+        cursor.execute("UPDATE sqlite_sequence SET seq = seq + %s WHERE name = %s RETURNING seq", [count, table])
+        last = cursor.fetchone()[0]
+    return lanes, list(range(last - count + 1, last + 1))
 
 
 def movement_reference(movement_id):
