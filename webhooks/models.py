@@ -5,8 +5,6 @@ The outbox (`orders.OutboxEvent`) is the immutable event row; `FanOut` marks eac
 so the signal and the sweeper never fan one event out twice.
 """
 
-import base64
-import secrets
 from datetime import timedelta
 
 from django.db import models
@@ -154,8 +152,6 @@ class InboundSource(models.Model):
     as it is (a digest could not verify anything). It is shown by `manage.py create_inbound_source` only.
     """
 
-    SECRET_PREFIX = "whsec_"
-
     name = models.SlugField(max_length=50, unique=True, help_text="Part of the URL: /webhooks/inbound/<name>/.")
     secret = models.CharField(max_length=100, editable=False)
     active = models.BooleanField(default=True)
@@ -170,7 +166,7 @@ class InboundSource(models.Model):
 
     def set_new_secret(self):
         """Give the source a new secret (192 random bits, standard base64) and return it."""
-        self.secret = self.SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
+        self.secret = signing.new_secret(24)
         return self.secret
 
 

@@ -20,9 +20,9 @@ class SignatureError(ValueError):
     """The request's signature headers are missing, malformed, stale or do not match."""
 
 
-def new_secret():
-    """A fresh secret: 32 random bytes, as Standard Webhooks libraries expect them."""
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+def new_secret(nbytes=32):
+    """A fresh secret: `nbytes` random bytes (24 to 64, as Standard Webhooks libraries expect them)."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(nbytes)).decode()
 
 
 def secret_key(secret):
