@@ -17,6 +17,7 @@ from rest_framework import renderers, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ..exports import spreadsheet_safe
 from ..models import ApiClient, Order, OrderGroup, OrderLine
 from .auth import sees_all
 
@@ -72,13 +73,6 @@ class RouteListSerializer(serializers.Serializer):
     results = RouteSerializer(many=True, help_text="The day's routes, by route_ref.")
 
 
-def _safe_cell(value):
-    """Text a spreadsheet would run as a formula (=, +, -, @) is prefixed with a quote."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return "" if value is None else value
-
-
 class PickListRenderer(renderers.BaseRenderer):
     """The routes as CSV, one row per line to pick, in route and stop order."""
 
@@ -94,7 +88,7 @@ class PickListRenderer(renderers.BaseRenderer):
             for position, stop in enumerate(route["stops"], start=1):
                 for line in stop["lines"]:
                     row = {**route, **stop, **line, "stop": position}
-                    writer.writerow([_safe_cell(row[column]) for column in CSV_COLUMNS])
+                    writer.writerow([spreadsheet_safe(row[column]) for column in CSV_COLUMNS])
         return out.getvalue().encode(self.charset)
 
 
