@@ -9,49 +9,23 @@ rate limits).
 """
 
 import hashlib
-import logging
 
 from django.contrib.auth import views as auth_views
-from django.core.cache import cache
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET
 
-logger = logging.getLogger(__name__)
+from . import counters
 
 USERNAME_LIMIT = 5
 ADDRESS_LIMIT = 20
 WINDOW_SECONDS = 15 * 60
+PURPOSE = "login throttle"
 
 
 def _keys(request, username):
     name = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
     address = request.META.get("REMOTE_ADDR", "") or "unknown"
     return f"login-fail:user:{name}", f"login-fail:addr:{address}"
-
-
-def _counts(keys):
-    try:
-        values = cache.get_many(keys)
-    except Exception:  # the cache being down must not lock the office out
-        logger.warning("login throttle: cache unavailable", exc_info=True)
-        return [0 for _ in keys]
-    return [int(values.get(key) or 0) for key in keys]
-
-
-def _count_failure(keys):
-    try:
-        for key in keys:
-            if not cache.add(key, 1, WINDOW_SECONDS):
-                cache.incr(key)
-    except Exception:
-        logger.warning("login throttle: cache unavailable", exc_info=True)
-
-
-def _clear(key):
-    try:
-        cache.delete(key)
-    except Exception:
-        logger.warning("login throttle: cache unavailable", exc_info=True)
 
 
 class ThrottledLoginView(auth_views.LoginView):
@@ -61,7 +35,7 @@ class ThrottledLoginView(auth_views.LoginView):
     def post(self, request, *args, **kwargs):
         username = request.POST.get("username", "")[:150]
         user_key, address_key = _keys(request, username)
-        user_failures, address_failures = _counts([user_key, address_key])
+        user_failures, address_failures = counters.read([user_key, address_key], purpose=PURPOSE)
         if user_failures >= USERNAME_LIMIT or address_failures >= ADDRESS_LIMIT:
             # An unbound form: checking the password now would tell a guesser whether it was right.
             form = self.get_form_class()(request, initial={"username": username})
@@ -77,9 +51,9 @@ class ThrottledLoginView(auth_views.LoginView):
             return response
         form = self.get_form()
         if form.is_valid():
-            _clear(user_key)
+            counters.forget(user_key, purpose=PURPOSE)
             return self.form_valid(form)
-        _count_failure([user_key, address_key])
+        counters.bump([user_key, address_key], WINDOW_SECONDS, purpose=PURPOSE)
         response = self.form_invalid(form)
         response.status_code = 400
         return response

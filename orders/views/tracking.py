@@ -7,20 +7,18 @@ address that keeps guessing tokens is refused for a while.
 """
 
 import ipaddress
-import logging
 
-from django.core.cache import cache
 from django.shortcuts import render
 from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.http import require_safe
 
 from ..models import Order, StatusChange
-
-logger = logging.getLogger(__name__)
+from . import counters
 
 # At most this many unknown tokens per client address (an IPv6 /64) in a window; then 429 until it ends.
 MISSES_ALLOWED = 20
 MISS_WINDOW_SECONDS = 10 * 60
+PURPOSE = "tracking rate limit"
 MAX_TOKEN_LENGTH = 64
 
 S = Order.Status
@@ -49,22 +47,6 @@ def client_key(request):
             return f"tracking-miss:{address.ipv4_mapped}"
         return f"tracking-miss:{ipaddress.ip_network(f'{address}/64', strict=False)}"
     return f"tracking-miss:{address}"
-
-
-def _misses(key):
-    try:
-        return cache.get(key, 0)
-    except Exception:  # noqa: BLE001 - a cache outage must not take the page down
-        logger.warning("tracking rate-limit cache unavailable; request allowed", exc_info=True)
-        return 0
-
-
-def _count_miss(key):
-    try:
-        cache.add(key, 0, timeout=MISS_WINDOW_SECONDS)
-        cache.incr(key)
-    except Exception:  # noqa: BLE001
-        logger.warning("tracking rate-limit cache unavailable; miss not counted", exc_info=True)
 
 
 def _private(response):
@@ -119,7 +101,7 @@ def _parsed(parse, value):
 @require_safe
 def tracking_page(request, token):
     key = client_key(request)
-    if _misses(key) >= MISSES_ALLOWED:
+    if counters.read([key], purpose=PURPOSE)[0] >= MISSES_ALLOWED:
         return _message(
             request, 429, "Too many attempts", "Too many tracking links were tried from here. Try again later."
         )
@@ -127,7 +109,7 @@ def tracking_page(request, token):
     if len(token) <= MAX_TOKEN_LENGTH:
         order = Order.objects.filter(tracking_token=token).first()
     if order is None:
-        _count_miss(key)
+        counters.bump([key], MISS_WINDOW_SECONDS, purpose=PURPOSE)
         return _message(
             request, 404, "Tracking link not found", "Check the link in your message; it may have been mistyped."
         )
