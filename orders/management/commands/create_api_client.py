@@ -4,9 +4,9 @@ The key is printed alone on the last line so a script can take it with `tail -n 
 digest is stored, so this is the one time anyone sees it.
 """
 
-from django.core.management.base import BaseCommand, CommandError
-from django.db import IntegrityError, transaction
+from django.core.management.base import CommandError
 
+from orders.management.credentials import CredentialCommand
 from orders.models import ApiClient
 
 
@@ -27,8 +27,16 @@ def parse_scopes(value):
     return scopes
 
 
-class Command(BaseCommand):
+class Command(CredentialCommand):
     help = "Create an API client and print its key on the last line (or, with --rotate, issue it a new key)."
+    model = ApiClient
+    noun = "API client"
+    secret_word = "key"
+    inactive_warning = "The client is inactive: the key works once it is made active."
+    how_to_use = (
+        "Send the key as 'Authorization: Bearer <key>'. It is shown only now and cannot be recovered; "
+        "if it is lost, run this command again with --rotate. The key:"
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("name", help="Unique name of the client, e.g. the calling system: erp, web-shop.")
@@ -37,11 +45,7 @@ class Command(BaseCommand):
             help=f"Comma-separated scopes. Valid: {', '.join(ApiClient.Scope.values)}. "
             "Required for a new client; with --rotate, replaces the client's scopes.",
         )
-        parser.add_argument(
-            "--rotate",
-            action="store_true",
-            help="Issue a new key to an existing client; its old key stops working at once.",
-        )
+        self.add_rotate_argument(parser, "Issue a new key to an existing client; its old key stops working at once.")
 
     def handle(self, *args, name, scopes, rotate, **options):
         name = name.strip()
@@ -50,44 +54,24 @@ class Command(BaseCommand):
         max_length = ApiClient._meta.get_field("name").max_length
         if len(name) > max_length:
             raise CommandError(f"The name is longer than {max_length} characters.")
-        scope_list = parse_scopes(scopes) if scopes is not None else None
+        self.issue(name, rotate=rotate, scopes=parse_scopes(scopes) if scopes is not None else None)
 
-        with transaction.atomic():
-            client = ApiClient.objects.select_for_update().filter(name=name).first()
-            if rotate:
-                if client is None:
-                    raise CommandError(f"There is no API client named {name!r}; leave out --rotate to create it.")
-                if scope_list is not None:
-                    client.scopes = scope_list
-                key = client.set_new_key()
-                client.save()
-                what = f"Issued a new key to API client {name!r}; its previous key no longer works."
-            else:
-                if client is not None:
-                    raise CommandError(
-                        f"An API client named {name!r} already exists. Use --rotate to issue it a new key."
-                    )
-                if scope_list is None:
-                    raise CommandError(
-                        f"--scopes is required for a new client. Valid scopes: {', '.join(ApiClient.Scope.values)}."
-                    )
-                client = ApiClient(name=name, scopes=scope_list)
-                key = client.set_new_key()
-                try:
-                    with transaction.atomic():
-                        client.save(force_insert=True)
-                except IntegrityError:
-                    raise CommandError(
-                        f"An API client named {name!r} already exists. Use --rotate to issue it a new key."
-                    )
-                what = f"Created API client {name!r}."
+    def create(self, name, *, scopes):
+        if scopes is None:
+            raise CommandError(
+                f"--scopes is required for a new client. Valid scopes: {', '.join(ApiClient.Scope.values)}."
+            )
+        client = ApiClient(name=name, scopes=scopes)
+        key = client.set_new_key()
+        client.save(force_insert=True)
+        return client, key
 
-        self.stdout.write(what)
-        self.stdout.write(f"Scopes: {', '.join(client.scopes) or '(none)'}")
-        if not client.active:
-            self.stdout.write(self.style.WARNING("The client is inactive: the key works once it is made active."))
-        self.stdout.write(
-            "Send the key as 'Authorization: Bearer <key>'. It is shown only now and cannot be recovered; "
-            "if it is lost, run this command again with --rotate. The key:"
-        )
-        self.stdout.write(key)
+    def rotate(self, client, *, scopes):
+        if scopes is not None:
+            client.scopes = scopes
+        key = client.set_new_key()
+        client.save()
+        return key
+
+    def details(self, client):
+        return [f"Scopes: {', '.join(client.scopes) or '(none)'}"]
