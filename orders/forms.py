@@ -9,6 +9,7 @@ put back beside the fields they name, and the change is then made through `order
 from django import forms
 
 from .models import DeliveryMethod, Order, OrderGroup, ServiceLevel, StockLocation
+from .services import LINE_FIELDS
 
 ADDRESS = ("line1", "line2", "line3", "town", "county", "postal_code", "country", "lat", "lng")
 
@@ -111,19 +112,9 @@ class LineForm(forms.Form):
     assembly_minutes = forms.IntegerField(label="Assembly min", min_value=0, max_value=1440, required=False)
     DELETE = forms.BooleanField(label="Remove", required=False)
 
-    columns = (
-        "line_no",
-        "sequence",
-        "sku",
-        "description",
-        "quantity",
-        "weight_kg",
-        "cube_m3",
-        "stock_location",
-        "on_hand_date",
-        "delivery_method",
-        "assembly_minutes",
-    )
+    # The line's fields as services.LINE_FIELDS lists them (its free-text notes are not in the grid),
+    # after the line and leg numbers.
+    columns = ("line_no", "sequence", *(f for f in LINE_FIELDS if f != "notes"))
 
     def __init__(self, *args, choices, **kwargs):
         super().__init__(*args, **kwargs)
