@@ -35,6 +35,11 @@ class CodeTable:
         except KeyError:
             raise self.model.DoesNotExist
 
+    def find(self, code, *, active_only=True):
+        """The item with this code (and active, with `active_only`), or None: `.filter().get()` without copies."""
+        obj = self._by_code.get(code)
+        return obj if obj is not None and (obj.active or not active_only) else None
+
 
 @dataclass
 class Loaded:
