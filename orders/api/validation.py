@@ -23,9 +23,9 @@ tests/orders/test_validation.py feeds a table of bodies to both and compares.
 """
 
 import re
-from decimal import Decimal
 from collections.abc import Mapping
 from datetime import date, time
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -66,13 +66,13 @@ class _CharLeaf(_Leaf):
         super().__init__(field)
         self.max_length = field.max_length if field.max_length is not None else float("inf")
         self.allow_blank = field.allow_blank
-        self.extra = order_no_problem if type(field) is OrderNoField else None
+        self.problem = order_no_problem if type(field) is OrderNoField else None
 
     def run(self, data, tables):
         if type(data) is str:
             value = data.strip()
             if value and len(value) <= self.max_length and not _CLEAN_TEXT.search(value):
-                if self.extra is None or not self.extra(value):
+                if self.problem is None or not self.problem(value):
                     return value
             elif not value and self.allow_blank:
                 return ""
@@ -228,9 +228,13 @@ class _ListNode(_Leaf):
             if not field.allow_null:
                 field.fail("null")
             return None
-        if not isinstance(data, list) or not field.allow_empty and not data or (
-            field.max_length is not None and len(data) > field.max_length
-        ) or (field.min_length is not None and len(data) < field.min_length):
+        if (
+            not isinstance(data, list)
+            or not field.allow_empty
+            and not data
+            or (field.max_length is not None and len(data) > field.max_length)
+            or (field.min_length is not None and len(data) < field.min_length)
+        ):
             return field.to_internal_value(data)  # raises DRF's own message
         ret, errors = [], {}
         run = self.child.run
