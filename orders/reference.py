@@ -49,6 +49,19 @@ class Loaded:
     prepared: Prepared = field(default_factory=Prepared)
 
 
+def active_tables():
+    """Every active service level, stock location and fleet (with its depot) as code tables: for a
+    job that checks codes cell by cell (the CSV import's first pass). Reference data is a few rows."""
+    return {
+        ServiceLevel: CodeTable(ServiceLevel, {s.code: s for s in ServiceLevel.objects.filter(active=True)}),
+        StockLocation: CodeTable(StockLocation, {s.code: s for s in StockLocation.objects.filter(active=True)}),
+        DeliveryMethod: CodeTable(
+            DeliveryMethod,
+            {d.code: d for d in DeliveryMethod.objects.filter(active=True).select_related("depot")},
+        ),
+    }
+
+
 def _code(value):
     return value if isinstance(value, str) and not code_problem(value) else None
 
