@@ -375,8 +375,6 @@ LINE_FIELD_COLUMNS = {
 }
 
 
-
-
 class RowReader:
     """Turns a row's cells into values, with an error per bad cell named by its column."""
 
