@@ -5,13 +5,16 @@ A file refused there answers at once and leaves nothing behind. An accepted file
 compressed, on an ImportJob and read in the background by `run_job`, in two streamed passes:
 
 1. every cell of every row is read and checked, and the last line of each order noted;
-2. the rows of each order with no bad cell are gathered, checked as a whole by the API's own
-   OrderSerializer and created by `services.create_order`, exactly as `POST /api/v1/orders/` does.
+2. the rows of each order with no bad cell are gathered into batches of up to BATCH_ROWS rows; each
+   batch is checked order by order with the API's own rules (orders/api/validation.py, the same
+   answer as OrderSerializer) and created with `services.create_orders` — one INSERT per table for
+   the whole batch, each order still accepted or refused on its own — exactly as
+   `POST /api/v1/orders/bulk/` does.
 
-Memory holds the compressed file and the orders still open (one, when a file keeps each order's
-rows together), never the whole file. Reference codes are loaded once per job (one query per code
-table), not looked up per cell. Cells are only ever read as text: `=1+2` is not a number and
-nothing is evaluated.
+Memory holds the compressed file, the orders still open (one, when a file keeps each order's rows
+together) and one batch, never the whole file. Reference codes are read once per job for the first
+pass and once per batch (with the lanes and movement ids, orders/reference.py), not looked up per
+cell. Cells are only ever read as text: `=1+2` is not a number and nothing is evaluated.
 """
 
 import codecs
@@ -32,9 +35,9 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from rest_framework import serializers
 
-from . import services
-from .api.errors import flatten
-from .api.serializers import MAX_LINES, CodeField, LineSerializer, OrderSerializer
+from . import reference, services
+from .api.fields import resolve_code
+from .api.validation import check_order
 from .domain import Actor, OrderError
 from .models import DeliveryMethod, ImportJob, Order, ServiceLevel, StockLocation
 
@@ -94,7 +97,7 @@ LINE_COLUMNS = (
 ORDER_COLUMNS = tuple(c for c in COLUMNS if c not in LINE_COLUMNS and c != "Order_No")
 
 MAX_ERRORS = 1000  # errors kept on a job; error_count has them all
-BATCH_ROWS = 1000  # rows created per transaction (and per progress update) ...
+BATCH_ROWS = 5000  # rows created per transaction (and per progress update) ...
 BATCH_SECONDS = 2.0  # ... or fewer, so the progress bar moves and a crash loses little
 # A running job whose worker has not reported for this long is taken to have died.
 STALE_AFTER = timedelta(minutes=5)
@@ -325,59 +328,8 @@ READERS = {
 }
 
 
-class _CodeTable:
-    """Just enough of a queryset for CodeField (`.filter(active=True)`, `.get(code=...)`, `.model`), from
-    codes loaded once."""
-
-    def __init__(self, model, by_code):
-        self.model = model
-        self._by_code = by_code
-
-    def filter(self, *, active):
-        # The table was loaded with the active codes only, which is all CodeField asks for here.
-        if active is not True:
-            raise ValueError("the preloaded code table holds active codes only")
-        return self
-
-    def get(self, *, code):
-        try:
-            return self._by_code[code]
-        except KeyError:
-            raise self.model.DoesNotExist
-
-
-class PreloadedCodeField(CodeField):
-    """The API's CodeField (same checks and messages), reading codes loaded once per import."""
-
-    def get_queryset(self):
-        codes = self.context.get("codes")
-        if codes is None:
-            return super().get_queryset()
-        model = self.queryset.model
-        return _CodeTable(model, codes[model])
-
-
-class ImportLineSerializer(LineSerializer):
-    stock_location = PreloadedCodeField(StockLocation)
-    delivery_method = PreloadedCodeField(DeliveryMethod)
-
-
-class ImportOrderSerializer(OrderSerializer):
-    """The API's order input, with codes read from the import's preloaded tables."""
-
-    service_level = PreloadedCodeField(ServiceLevel, required=False, allow_null=True)
-    lines = ImportLineSerializer(many=True, required=False, max_length=MAX_LINES)
-
-
-class _CodeCheck(serializers.Serializer):
-    """The code columns of one row, checked on their own in the first pass."""
-
-    stock_location = PreloadedCodeField(StockLocation)
-    delivery_method = PreloadedCodeField(DeliveryMethod)
-    service_level = PreloadedCodeField(ServiceLevel)
-
-
-CODE_COLUMNS = {"Stock_Location": "stock_location", "Delivery_Method": "delivery_method", "Service_Lv": "service_level"}
+# The code columns, each checked on its own in the first pass with the API's rule for a code.
+CODE_COLUMNS = {"Stock_Location": StockLocation, "Delivery_Method": DeliveryMethod, "Service_Lv": ServiceLevel}
 
 # Where the API's field names land in the layout, to name the column of an error.
 ORDER_FIELD_COLUMNS = {
@@ -423,15 +375,6 @@ LINE_FIELD_COLUMNS = {
 }
 
 
-def load_codes():
-    """Active reference data by code: one query per code table for the whole import."""
-    return {
-        StockLocation: {s.code: s for s in StockLocation.objects.filter(active=True)},
-        DeliveryMethod: {d.code: d for d in DeliveryMethod.objects.filter(active=True).select_related("depot")},
-        ServiceLevel: {s.code: s for s in ServiceLevel.objects.filter(active=True)},
-    }
-
-
 class RowReader:
     """Turns a row's cells into values, with an error per bad cell named by its column."""
 
@@ -439,7 +382,6 @@ class RowReader:
         self.positions = positions
         self.width = max(positions.values()) + 1
         self.codes = codes
-        self.code_fields = _CodeCheck(context={"codes": codes}).fields
         self.default_stock = settings.IMPORT_DEFAULT_STOCK_LOCATION
         self.default_fleet = settings.IMPORT_DEFAULT_DELIVERY_METHOD
 
@@ -470,11 +412,11 @@ class RowReader:
             errors.append(("Order_No", "Order_No is blank: every row must name its order."))
         self._defaults(values, errors)
         self._assembly(values, errors)
-        for column, field_name in CODE_COLUMNS.items():
+        for column, model in CODE_COLUMNS.items():
             code = values[column]
             if code:
                 try:
-                    self.code_fields[field_name].run_validation(code)
+                    resolve_code(model, code, self.codes[model])
                 except serializers.ValidationError as exc:
                     errors.append((column, " ".join(str(m) for m in exc.detail)))
         return values, errors
@@ -489,7 +431,7 @@ class RowReader:
             if self.default_stock:
                 values["Stock_Location"] = self.default_stock
             else:
-                fleet = self.codes[DeliveryMethod].get(values["Delivery_Method"])
+                fleet = self.codes[DeliveryMethod].find(values["Delivery_Method"])
                 # No default depot: the stock is taken to be where the fleet runs from (no trunking).
                 values["Stock_Location"] = fleet.depot.code if fleet else ""
 
@@ -664,7 +606,7 @@ def _actor(job):
 
 def _import(job, run):
     data = bytes(job.file_gzip)
-    codes = load_codes()
+    codes = reference.active_tables()
     rows = _rows(data)
     _, header = next(rows)
     reader = RowReader(columns_of(header), codes)
@@ -703,9 +645,9 @@ def _import(job, run):
                 if not entry["bad"]:
                     batch.append(entry)
         if run.batch_full():
-            _create_batch(run, batch, actor, codes)
+            _create_batch(run, batch, actor)
             batch = []
-    _create_batch(run, batch, actor, codes)
+    _create_batch(run, batch, actor)
 
 
 def _check_same_order(run, entry, number, values):
@@ -725,40 +667,63 @@ def _check_same_order(run, entry, number, values):
             entry["bad"] = True
 
 
-def _create_batch(run, batch, actor, codes):
-    """Create the batch's orders and record progress, in one transaction (so a restart is exact)."""
+def _create_batch(run, batch, actor):
+    """Create the batch's orders and record progress, in one transaction (so a restart is exact).
+
+    One query reads the reference data, lanes and movement ids of the whole batch; each order is
+    checked on its own with the API's rules; the valid ones are created together by
+    `services.create_orders` (one INSERT per table), which answers each order on its own.
+    """
     with transaction.atomic():
-        for entry in batch:
-            _create(run, entry, actor, codes)
+        payloads = [_payload(entry) for entry in batch]
+        loaded = reference.load(payloads) if payloads else None
+        refusals, valid = {}, []
+        for index, payload in enumerate(payloads):
+            validated, errors = check_order(payload, loaded.tables)
+            if errors is not None:
+                refusals[index] = errors
+            else:
+                data = dict(validated)
+                valid.append((index, (data, data.pop("lines", None), data.pop("groups", None))))
+        outcomes = {}
+        if valid:
+            made = services.create_orders(actor=actor, orders=[spec for _, spec in valid], prepared=loaded.prepared)
+            outcomes = {index: outcome for (index, _), outcome in zip(valid, made, strict=True)}
+        for index, entry in enumerate(batch):  # in file order, as each order was reported before
+            if index in refusals:
+                _refused(run, entry, refusals[index])
+            else:
+                _outcome(run, entry, outcomes[index])
         run.save()
     run.batch_started = time.monotonic()
     run.batch_rows = 0
 
 
-def _create(run, entry, actor, codes):
+def _payload(entry):
+    return order_payload(entry["first"][1], [(i, values) for i, (_, values) in enumerate(entry["lines"], 1)])
+
+
+def _refused(run, entry, errors):
+    first_number, first = entry["first"]
+    line_rows = [number for number, _ in entry["lines"]]
+    for path, messages in errors.items():
+        row, column = _locate(path, first_number, line_rows)
+        for message in messages:
+            run.error(row, column, first["Order_No"], message)
+
+
+def _outcome(run, entry, outcome):
     first_number, first = entry["first"]
     order_no = first["Order_No"]
-    line_rows = [number for number, _ in entry["lines"]]
-    payload = order_payload(first, [(i, values) for i, (_, values) in enumerate(entry["lines"], 1)])
-    serializer = ImportOrderSerializer(data=payload, context={"codes": codes})
-    if not serializer.is_valid():
-        for path, messages in flatten(serializer.errors).items():
-            row, column = _locate(path, first_number, line_rows)
-            for message in messages:
-                run.error(row, column, order_no, message)
-        return
-    data = dict(serializer.validated_data)
-    lines = data.pop("lines", None)
-    groups = data.pop("groups", None)
-    try:
-        services.create_order(actor=actor, fields=data, lines=lines, groups=groups)
-    except OrderError as exc:
-        run.error(first_number, "Order_No", order_no, exc.message)
-    except DjangoValidationError as exc:
-        for message in exc.messages:
-            run.error(first_number, "Order_No", order_no, message)
-    else:
+    if isinstance(outcome, Order):
         run.created.append(order_no)
+    elif isinstance(outcome, OrderError):
+        run.error(first_number, "Order_No", order_no, outcome.message)
+    elif isinstance(outcome, DjangoValidationError):
+        for message in outcome.messages:
+            run.error(first_number, "Order_No", order_no, message)
+    else:  # the database refused a value (services.CREATE_REFUSALS): as the API words it
+        run.error(first_number, "Order_No", order_no, "A value is out of range or not valid for its field.")
 
 
 def _locate(path, first_number, line_rows):

@@ -35,6 +35,11 @@ class CodeTable:
         except KeyError:
             raise self.model.DoesNotExist
 
+    def find(self, code, *, active_only=True):
+        """The item with this code (and active, with `active_only`), or None: `.filter().get()` without copies."""
+        obj = self._by_code.get(code)
+        return obj if obj is not None and (obj.active or not active_only) else None
+
 
 @dataclass
 class Loaded:
@@ -42,6 +47,19 @@ class Loaded:
 
     tables: dict = field(default_factory=dict)
     prepared: Prepared = field(default_factory=Prepared)
+
+
+def active_tables():
+    """Every active service level, stock location and fleet (with its depot) as code tables: for a
+    job that checks codes cell by cell (the CSV import's first pass). Reference data is a few rows."""
+    return {
+        ServiceLevel: CodeTable(ServiceLevel, {s.code: s for s in ServiceLevel.objects.filter(active=True)}),
+        StockLocation: CodeTable(StockLocation, {s.code: s for s in StockLocation.objects.filter(active=True)}),
+        DeliveryMethod: CodeTable(
+            DeliveryMethod,
+            {d.code: d for d in DeliveryMethod.objects.filter(active=True).select_related("depot")},
+        ),
+    }
 
 
 def _code(value):

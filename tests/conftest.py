@@ -29,6 +29,11 @@ if _worker.startswith("gw") and "RedisCache" in django_settings.CACHES["default"
     )
 
 
+# Every order body the tests validate through orders/api/validation.py is also put through
+# OrderSerializer itself, and any difference (data, types, messages, field paths) fails the test.
+django_settings.ORDER_VALIDATION_CROSSCHECK = True
+
+
 class ApiCaller:
     """A Django test client speaking JSON with one API key."""
 

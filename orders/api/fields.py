@@ -84,16 +84,26 @@ class CodeField(serializers.RelatedField):
         return super().get_queryset()
 
     def to_internal_value(self, data):
-        if not isinstance(data, str) or code_problem(data):
-            raise serializers.ValidationError(f"Not a valid {self.model._meta.verbose_name} code.")
-        queryset = self.get_queryset()
-        if self.active_only:
-            queryset = queryset.filter(active=True)
-        try:
-            return queryset.get(code=data)
-        except self.model.DoesNotExist:
-            qualifier = "Unknown or inactive" if self.active_only else "Unknown"
-            raise serializers.ValidationError(f"{qualifier} {self.model._meta.verbose_name} code {data!r}.")
+        return resolve_code(self.model, data, self.get_queryset(), active_only=self.active_only)
 
     def to_representation(self, value):
         return value.code
+
+
+def resolve_code(model, data, queryset, *, active_only=True):
+    """The `model` item whose code is `data`, from `queryset` (or a table of orders/reference.py), or
+    ValidationError with CodeField's message: the one rule for a code in a body, fast or not."""
+    if not isinstance(data, str) or code_problem(data):
+        raise serializers.ValidationError(f"Not a valid {model._meta.verbose_name} code.")
+    find = getattr(queryset, "find", None)
+    if find is not None:
+        found = find(data, active_only=active_only)
+    else:
+        try:
+            found = (queryset.filter(active=True) if active_only else queryset).get(code=data)
+        except model.DoesNotExist:
+            found = None
+    if found is None:
+        qualifier = "Unknown or inactive" if active_only else "Unknown"
+        raise serializers.ValidationError(f"{qualifier} {model._meta.verbose_name} code {data!r}.")
+    return found

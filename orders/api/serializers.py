@@ -117,7 +117,10 @@ class LineSerializer(serializers.Serializer):
         return value
 
     def to_internal_value(self, data):
-        attrs = super().to_internal_value(data)
+        return self.finish_internal(super().to_internal_value(data))
+
+    def finish_internal(self, attrs):
+        # The fast create validator (orders/api/validation.py) calls this too.
         group = attrs.pop("group", None)
         if group is not None:
             attrs["sequence"] = group["sequence"]

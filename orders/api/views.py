@@ -19,9 +19,9 @@ from .. import reference, representation, services
 from ..domain import Actor, OrderError
 from ..identifiers import code_problem, order_no_problem, order_path
 from ..models import ApiClient, DeliveryMethod, FailureReason, Lane, Order, ServiceLevel, StockLocation
-from . import idempotency
+from . import idempotency, validation
 from .auth import sees_all
-from .errors import exception_handler, flatten
+from .errors import exception_handler
 from .fields import ORDER_NO_SCHEMA
 from .filters import MovementFilter, OrderFilter, filter_parameters, validated_filters
 
@@ -277,9 +277,9 @@ class OrderViewSet(idempotency.IdempotentCreate, mixins.ListModelMixin, ApiViewS
         if limit:
             raise ValidationError(limit)
         loaded = reference.load([request.data])
-        serializer = OrderSerializer(data=request.data, context={"reference": loaded.tables})
-        serializer.is_valid(raise_exception=True)
-        order = self._create(serializer.validated_data, loaded.prepared)
+        # OrderSerializer's rules, compiled once (orders/api/validation.py): the same answer, faster.
+        validated = validation.validate_order(request.data, loaded.tables)
+        order = self._create(validated, loaded.prepared)
         return order_response(order, status.HTTP_201_CREATED, {"Location": order_path(order.order_no)})
 
     def _create(self, validated, prepared=None):
@@ -344,14 +344,12 @@ class OrderViewSet(idempotency.IdempotentCreate, mixins.ListModelMixin, ApiViewS
         order_no = item.get("order_no") if isinstance(item, dict) else None
         order_no = order_no if isinstance(order_no, str) else None
         errors = too_many_lines(item)
-        serializer = OrderSerializer(data=item, context={"reference": tables})
-        if errors is None and not serializer.is_valid():
-            errors = flatten(serializer.errors)
+        if errors is None:
+            validated, errors = validation.check_order(item, tables)
         if errors is not None:
             return {"order_no": order_no, "result": "error", "errors": errors}, None
         # Name the order as it is stored (trimmed), not as it was sent.
-        order_no = serializer.validated_data["order_no"]
-        return {"order_no": order_no, "result": "created", "errors": {}}, serializer.validated_data
+        return {"order_no": validated["order_no"], "result": "created", "errors": {}}, validated
 
     def retrieve(self, request, order_no):
         order = self.get_object(representation.with_related(self.get_queryset()))

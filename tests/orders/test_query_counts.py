@@ -60,3 +60,41 @@ def test_a_list_page_sends_the_same_number_of_statements_whatever_its_size(warm,
     assert response.status_code == 200
     assert len(response.json()["results"]) == orders + 1
     assert Order.objects.count() == orders + 1
+
+
+def test_a_bulk_create_sends_the_same_statements_for_50_orders_as_for_10(warm, django_assert_num_queries):
+    # Validation reads nothing (the reference data is one query for the whole request) and each
+    # table gets one INSERT: the count does not grow with the orders.
+    body = [trunked_order(f"SO-C{n}") for n in range(50)]
+
+    with django_assert_num_queries(BULK_STATEMENTS_FOR_10):
+        response = warm.post(f"{URL}bulk/", body)
+
+    assert [r["result"] for r in response.json()["results"]] == ["created"] * 50
+
+
+# The job: claim, read, the first pass's three code tables, its progress, the end.
+IMPORT_STATEMENTS = 7
+# Each batch (up to imports.BATCH_ROWS rows): its transaction (a savepoint here), the reference data,
+# numbers taken already, the insert's savepoint, 7 INSERTs, its release, the progress, the release.
+IMPORT_STATEMENTS_PER_BATCH = 14
+
+
+@pytest.mark.parametrize("orders", [3, 30])
+def test_a_csv_import_sends_a_fixed_number_of_statements_per_batch_whatever_its_orders(
+    depots, orders, django_assert_num_queries
+):
+    from orders import imports
+    from orders.domain import Actor
+
+    from .importing import csv_file, row, upload
+
+    rows = [row(f"IMP-{n}", Item_Code=f"SKU-{k}", Stock_Location="MAN") for n in range(orders) for k in range(2)]
+    job = imports.start_import(upload(csv_file(rows)), actor=Actor.system())
+
+    with django_assert_num_queries(IMPORT_STATEMENTS + IMPORT_STATEMENTS_PER_BATCH):
+        assert imports.run_job(job.pk) == "done"
+
+    job.refresh_from_db()
+    assert (job.errors, len(job.created)) == ([], orders)
+    assert Order.objects.filter(movements__isnull=False).distinct().count() == orders
