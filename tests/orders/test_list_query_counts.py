@@ -151,6 +151,7 @@ def test_the_filter_fields_follow_reference_data_at_once(office, depots):
     # The same query twice: the second page is the first's, fields and all.
     first = office.get("/orders/", {"status": "ready"}).content.decode()
     second = office.get("/orders/", {"status": "ready"}).content.decode()
+
     def form(page):
         return page.split('<form class="panel filters"', 1)[1].split("</form>", 1)[0]
 
