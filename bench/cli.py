@@ -75,6 +75,12 @@ def parse_args(argv):
     parser.add_argument("--celery-concurrency", type=int, default=2, help="Celery worker processes (default 2)")
     parser.add_argument("--probe-requests", type=int, default=20, help="requests per in-process probe (default 20)")
     parser.add_argument("--no-profile", action="store_true", help="skip the in-process cProfile of the create path")
+    parser.add_argument(
+        "--scale",
+        default="",
+        help="list figures only, at each of these sizes (e.g. 100000,1000000): the API list and the dashboard "
+        "list against the naive list, the data rebuilt for each size, one table for all",
+    )
     args = parser.parse_args(argv)
     if args.full:
         args.orders = FULL_ORDERS
@@ -83,6 +89,12 @@ def parse_args(argv):
         parser.error("--redis-dbs takes two database numbers, e.g. 12,13")
     if args.trials < 1 or args.orders < 1 or args.duration <= 0:
         parser.error("--trials, --orders and --duration must be positive")
+    try:
+        args.scale = [int(size.replace("_", "")) for size in args.scale.split(",") if size.strip()]
+    except ValueError:
+        parser.error("--scale takes order counts separated by commas, e.g. 100000,1000000")
+    if any(size < 1 for size in args.scale):
+        parser.error("--scale sizes must be positive")
     return args
 
 
@@ -247,6 +259,8 @@ def main(argv=None):
     args = parse_args(argv)
     # A SIGTERM (a timeout, Ctrl-C from a parent) unwinds through `finally`, which stops the servers.
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    if args.scale:
+        return scale_main(args)
     started = time.monotonic()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out_path = Path(args.out) if args.out else ROOT / "var" / "bench" / f"bench-{stamp}.json"
@@ -476,6 +490,7 @@ def main(argv=None):
         "data_build": {
             "migrate_s": round(migrate_seconds, 1),
             "copy_s": round(loaded["copy_seconds"], 1),
+            "index_s": round(loaded["index_seconds"], 1),
             "vacuum_analyze_s": round(loaded["vacuum_seconds"], 1),
             "rows": loaded["rows"],
         },
@@ -543,3 +558,133 @@ def machine(database_url):
         f"load average {load1:.1f}/{load5:.1f} at the end"
     )
     return info
+
+
+# --- Scaling: the list figures at several table sizes -----------------------------------------------
+
+
+def list_targets(args, key):
+    product = Target(
+        "product",
+        f"http://127.0.0.1:{args.port}",
+        {"Authorization": f"Bearer {key}"},
+        ("/api/v1/orders/", "/api/v1/orders/bulk/", "/api/v1/orders/?page_size=50", "/api/v1/service-levels/"),
+    )
+    baseline = Target(
+        "naive",
+        f"http://127.0.0.1:{args.port + 1}",
+        {},
+        ("/naive/orders/", "/naive/orders/bulk/", "/naive/orders/", "/naive/orders/bulk/"),
+    )
+    return product, baseline
+
+
+def scale_main(args):
+    """`--scale 100000,1000000`: for each size, rebuild the data, start the product and the naive app,
+    and measure only the list figures (API cursor list and the dashboard list, beside the naive list,
+    --trials times each); one table and one JSON file for all sizes, so they can be read side by side."""
+    started = time.monotonic()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out_path = Path(args.out) if args.out else ROOT / "var" / "bench" / f"bench-scale-{stamp}.json"
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    log_dir = out_path.parent / f"logs-{stamp}"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    sizes = ", ".join(f"{size:,}" for size in args.scale)
+    log(f"== Stream Portal bench, list figures at {sizes} orders: {args.trials} trials × {args.duration:g} s, "
+        f"{args.connections} clients")  # fmt: skip
+    wrk = load.find_wrk(log=log)
+    env = product_env(args, log_dir)
+    naive_env = {**env, "DJANGO_SETTINGS_MODULE": "bench.naive.settings"}
+    ordered, builds = [], {}
+    for size in args.scale:
+        log(f"== {size:,} orders: rebuilding {urlsplit(args.database_url).path.lstrip('/')} (migrate, then COPY)")
+        t0 = time.perf_counter()
+        migrated_from = create_migrated_database(args.database_url, env)
+        loaded = data.load(args.database_url, size, log=log)
+        key = manage(env, "create_api_client", "bench", "--scopes", "orders:read,orders:all").split()[-1]
+        builds[size] = {
+            "schema": migrated_from,
+            "seconds": round(time.perf_counter() - t0, 1),
+            "copy_s": round(loaded["copy_seconds"], 1),
+            "index_s": round(loaded["index_seconds"], 1),
+            "vacuum_analyze_s": round(loaded["vacuum_seconds"], 1),
+            "rows": loaded["rows"],
+        }
+        log(f"   data ready in {builds[size]['seconds']:.0f} s")
+        procs = []
+        try:
+            web = servers.gunicorn(f"web-{size}", "stream_portal.wsgi", args.port, env, log_dir)
+            procs.append(web)
+            naive = servers.gunicorn(f"naive-{size}", "bench.naive.wsgi", args.port + 1, naive_env, log_dir)
+            procs.append(naive)
+            product, baseline = list_targets(args, key)
+            servers.wait_http(product.base + "/api/v1/service-levels/", web)
+            servers.wait_http(baseline.base + "/naive/orders/bulk/", naive)
+            figures = {
+                "list_rps": Figure(
+                    f"API list, cursor, 50 rows, {size:,} orders", "req/s", baseline="naive cursor list",
+                    target="≥ naive",
+                ),
+                "list_p99": Figure(
+                    f"API list p99, {size:,} orders", "ms", baseline="naive cursor list", higher_is_better=False,
+                    target="< 90",
+                ),
+            }  # fmt: skip
+            measure_api_list(args, wrk, product, baseline, figures)
+            context = optional.Context(
+                args=args, env=env, wrk=wrk, product=product, baseline=baseline, log=log, log_dir=log_dir,
+                run_id="S" + secrets.token_hex(3).upper(), figures=figures, manage=manage, http=http,
+                stop_worker=None, start_worker=None,
+            )  # fmt: skip
+            dashboard = Figure("dashboard list, status + sort", "req/s", target="≥ 2× naive")
+            later = [dashboard, *optional.measure_dashboard(context, dashboard)]
+            for figure in later:
+                figure.name = f"{figure.name}, {size:,} orders"
+            log(f"   dashboard: {dashboard.summary()}")
+        finally:
+            for proc in reversed(procs):
+                proc.stop()
+        ordered += [figures["list_rps"], figures["list_p99"], *later]
+    meta = {
+        "started_at": stamp,
+        "seconds": round(time.monotonic() - started, 1),
+        "scale": args.scale,
+        "trials": args.trials,
+        "duration_s": args.duration,
+        "connections": args.connections,
+        "machine": machine(args.database_url),
+        "load_generator": f"wrk ({wrk})",
+        "data_build": builds,
+        "logs": str(log_dir),
+    }
+    write_json(out_path, ordered, meta)
+    Path(out_path.with_suffix(".md")).write_text(markdown_table(ordered) + "\n")
+    log("")
+    print(text_table(ordered), flush=True)
+    log("")
+    log(f"Machine: {meta['machine']['summary']}")
+    log(f"JSON: {out_path}   Markdown table: {out_path.with_suffix('.md')}   logs: {log_dir}")
+    log(f"Done in {meta['seconds']:.0f} s.")
+    return 0
+
+
+def measure_api_list(args, wrk, product, baseline, figures):
+    """The API's cursor list against the naive one, taking turns, --trials times (follows `next`)."""
+    for trial in range(args.trials):
+        for target in (product, baseline) if trial % 2 == 0 else (baseline, product):
+            report = load.run_wrk(
+                wrk,
+                target.base + target.list_path,
+                "get.lua",
+                [20],
+                duration=args.duration,
+                connections=args.connections,
+                headers=target.headers,
+            )
+            drain(target)
+            if not _require_clean(report, f"{target.kind} list"):
+                continue
+            side = "samples" if target.kind == "product" else "baseline_samples"
+            getattr(figures["list_rps"], side).append(report["rps"])
+            getattr(figures["list_p99"], side).append(report["p99_us"] / 1000)
+            log(f"   {target.kind} list: {report['rps']:.1f} req/s, p99 {report['p99_us'] / 1000:.0f} ms")

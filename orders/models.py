@@ -6,8 +6,10 @@ import hmac
 import secrets
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from .identifiers import CODE_MAX_LENGTH, ORDER_NO_MAX_LENGTH, validate_code, validate_order_no
@@ -252,23 +254,48 @@ class Order(AddressFields, Versioned):
             ),
         ]
         indexes = [
-            # API list: cursor pagination by creation, and a client's own orders.
+            # Every list's tie-breaker is `id`, so each index that serves an ORDER BY ends with it: the
+            # first rows come straight off the index, with no sort of the whole match (docs/performance.md
+            # has the plans at 1,000,000 orders).
+            # API list, default and ?ordering=created_at: ORDER BY created_at DESC, id DESC, cursor pages
+            # (created_at < …); also the office list's default sort (-created).
             models.Index(fields=["created_at", "id"], name="order_created_idx"),
-            models.Index(fields=["source_client", "created_at"], name="order_client_created_idx"),
-            # API list ?updated_since= (integrations syncing changes).
-            models.Index(fields=["updated_at"], name="order_updated_idx"),
-            # Lists filtered by status and required date (office list, planners).
-            models.Index(fields=["status", "required_date"], name="order_status_required_idx"),
-            models.Index(fields=["required_date"], name="order_required_idx"),
+            # API list for a client that does not see every order: WHERE source_client_id = … ORDER BY
+            # created_at DESC, id DESC.
+            models.Index(fields=["source_client", "created_at", "id"], name="order_client_created_id_idx"),
+            # API list ?ordering=updated_at&updated_since=… (integrations syncing changes): WHERE updated_at
+            # >= … ORDER BY updated_at, id; the office list's -updated sort; MAX(updated_at) of its ETag.
+            models.Index(fields=["updated_at", "id"], name="order_updated_id_idx"),
+            # API list ?status=… (default ordering) and the office list ?status=… (default sort): WHERE
+            # status IN (…) ORDER BY created_at DESC, id DESC.
+            models.Index(fields=["status", "created_at", "id"], name="order_status_created_idx"),
+            # Office list ?status=…&sort=required_date (the planners' view) and the API's required_date
+            # filters with a status: WHERE status = … ORDER BY required_date, id.
+            models.Index(fields=["status", "required_date", "id"], name="order_status_required_id_idx"),
+            # Office list ?sort=required_date / -required_date and ?required_from/to without a status.
+            models.Index(fields=["required_date", "id"], name="order_required_id_idx"),
+            # Office list ?sort=status / -status: ORDER BY status, id.
+            models.Index(fields=["status", "id"], name="order_status_id_idx"),
+            # Office list ?sort=customer / -customer: ORDER BY customer_name, id.
+            models.Index(fields=["customer_name", "id"], name="order_customer_id_idx"),
             # Periodic release job: orders still awaiting stock.
             models.Index(
                 fields=["earliest_delivery_date"],
                 condition=Q(status="awaiting_stock"),
                 name="order_awaiting_stock_idx",
             ),
-            # Office search by postal code and customer reference.
-            models.Index(fields=["postal_code"], name="order_postal_code_idx"),
-            models.Index(fields=["customer_reference"], name="order_customer_ref_idx"),
+            # Office list search ?q= (orders/filters.py OrderFilter.search), PostgreSQL only (SQLite has
+            # none; migration 0007 skips them there): istartswith is UPPER(col) LIKE 'TERM%', which a
+            # text_pattern_ops B-tree on UPPER(col) answers as a range; iexact on the postal code is
+            # UPPER(postal_code) = …, which the same index answers.
+            models.Index(OpClass(Upper("order_no"), name="text_pattern_ops"), name="order_no_search_idx"),
+            models.Index(OpClass(Upper("postal_code"), name="text_pattern_ops"), name="order_postal_search_idx"),
+            models.Index(
+                OpClass(Upper("customer_reference"), name="text_pattern_ops"), name="order_reference_search_idx"
+            ),
+            # ?q= also matches inside the customer's name (icontains: UPPER(customer_name) LIKE '%TERM%'),
+            # which no B-tree can answer: a pg_trgm GIN index does.
+            GinIndex(OpClass(Upper("customer_name"), name="gin_trgm_ops"), name="order_customer_trgm_idx"),
         ]
 
     def __str__(self):

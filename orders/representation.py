@@ -245,3 +245,207 @@ def with_related(queryset=None):
 
 def movements_with_related():
     return StockMovement.objects.select_related("from_location", "to_location", "order").prefetch_related("lines")
+
+
+# --- A page of orders, rendered from a few set-based reads ---------------------------------------
+#
+# The API's order list renders whole pages: `order_dicts` reads the header columns of the page with
+# one query (a `values()` row per order, as `ORDER_VALUES` names them), then every group with its
+# lines in one more, every movement with its lines in another, and builds the same dicts as
+# `order_dict` — no model instances, no prefetch querysets. tests/orders/test_representation_page.py
+# holds the two to the same JSON, key order included.
+
+ORDER_VALUES = (
+    "id", "order_no", "order_date", "order_type", "customer_name", "customer_mobile", "customer_email",
+    "customer_phone", *ADDRESS_TEXT_FIELDS, "lat", "lng", "customer_reference", "customer_address",
+    "service_level__code", "unload_minutes", "required_date", "required_time_from", "required_time_to",
+    "order_notes", "location_instructions", "driver_notes", "status", "version", "tracking_token",
+    "earliest_delivery_date", "attempt_count", "created_at", "updated_at", "source_client_id",
+    "source_client__name", "source_user_id",
+)  # fmt: skip
+_GROUP_VALUES = (
+    "order_id", "id", "sequence", "group_type", *ADDRESS_TEXT_FIELDS, "lat", "lng", "required_date",
+    "required_time_from", "required_time_to", "status", "plan",
+    "lines__line_no", "lines__sku", "lines__description", "lines__quantity", "lines__weight_kg", "lines__cube_m3",
+    "lines__stock_location__code", "lines__on_hand_date", "lines__delivery_method__code",
+    "lines__assembly_minutes", "lines__notes", "lines__delivered_quantity",
+)  # fmt: skip
+_MOVEMENT_VALUES = (
+    "order_id", "id", "reference", "from_location__code", "to_location__code", "status", "ship_date", "due_date",
+    "version", "created_at", "updated_at", "lines__line_no", "lines__sku", "lines__quantity",
+)  # fmt: skip
+
+
+def order_values(queryset):
+    """`queryset` as the rows `order_dicts` renders: one dict per order, the columns of `ORDER_VALUES`."""
+    from django.contrib.auth import get_user_model
+
+    return queryset.values(*ORDER_VALUES, f"source_user__{get_user_model().USERNAME_FIELD}")
+
+
+def _address_of(row, start):
+    """The address dict from 9 consecutive columns (ADDRESS_TEXT_FIELDS, lat, lng) of a values_list row."""
+    end = start + len(ADDRESS_TEXT_FIELDS)
+    return {
+        **dict(zip(ADDRESS_TEXT_FIELDS, row[start:end], strict=True)),
+        "lat": _number(row[end]),
+        "lng": _number(row[end + 1]),
+    }
+
+
+def _instants():
+    """`_instant` with the office's time zone looked up once (for a page of many instants)."""
+    zone = timezone.get_current_timezone()
+
+    def instant(value):
+        if value is None:
+            return None
+        text = value.astimezone(zone).isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+    return instant
+
+
+def _related_of(order_ids, order_nos):
+    """({order id: groups}, {order id: lines}, {order id: movements}) as the order's dicts hold them,
+    in 2 queries."""
+    groups_of, lines_of, movements_of = {}, {}, {}
+    instant = _instants()
+    rows = (
+        OrderGroup.objects.filter(order_id__in=order_ids)
+        .order_by("order_id", "sequence", "lines__line_no")
+        .values_list(*_GROUP_VALUES)
+    )
+    group = None
+    for row in rows:
+        if group is None or group[0] != row[1]:
+            group = (
+                row[1],
+                {
+                    "sequence": row[2],
+                    "group_type": row[3],
+                    "address": _address_of(row, 4),
+                    "required_date": _date(row[13]),
+                    "required_time_from": _time(row[14]),
+                    "required_time_to": _time(row[15]),
+                    "status": row[16],
+                    "plan": row[17],
+                    "lines": [],
+                },
+            )
+            groups_of.setdefault(row[0], []).append(group[1])
+        if row[18] is None:  # a group without lines
+            continue
+        line = {
+            "line_no": row[18],
+            "sequence": row[2],
+            "sku": row[19],
+            "description": row[20],
+            "quantity": row[21],
+            "weight_kg": _number(row[22]),
+            "cube_m3": _number(row[23]),
+            "stock_location": row[24],
+            "on_hand_date": _date(row[25]),
+            "delivery_method": row[26],
+            "assembly_minutes": row[27],
+            "notes": row[28],
+            "delivered_quantity": row[29],
+        }
+        group[1]["lines"].append(line)
+        lines_of.setdefault(row[0], []).append(line)
+    for lines in lines_of.values():
+        lines.sort(key=lambda line: line["line_no"])
+    rows = (
+        StockMovement.objects.filter(order_id__in=order_ids)
+        .order_by("id", "lines__line_no", "lines__id")
+        .values_list(*_MOVEMENT_VALUES)
+    )
+    movement = None
+    for row in rows:
+        if movement is None or movement[0] != row[1]:
+            movement = (
+                row[1],
+                {
+                    "reference": row[2],
+                    "order_no": order_nos[row[0]],
+                    "from_location": row[3],
+                    "to_location": row[4],
+                    "status": row[5],
+                    "ship_date": _date(row[6]),
+                    "due_date": _date(row[7]),
+                    "version": row[8],
+                    "lines": [],
+                    "created_at": instant(row[9]),
+                    "updated_at": instant(row[10]),
+                },
+            )
+            movements_of.setdefault(row[0], []).append(movement[1])
+        if row[11] is not None:
+            movement[1]["lines"].append({"line_no": row[11], "sku": row[12], "quantity": row[13]})
+    return groups_of, lines_of, movements_of
+
+
+def order_dicts(rows):
+    """The dicts `order_dict` makes, for many orders at once, from `order_values` rows: 2 queries
+    whatever their number (none for no rows)."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    from .models import StatusChange, actor_label
+
+    rows = list(rows)
+    if not rows:
+        return []
+    username = f"source_user__{get_user_model().USERNAME_FIELD}"
+    groups_of, lines_of, movements_of = _related_of([r["id"] for r in rows], {r["id"]: r["order_no"] for r in rows})
+    track = f"{settings.PUBLIC_BASE_URL}/track/"
+    instant = _instants()
+    out = []
+    for r in rows:
+        if r["source_client_id"]:
+            source = actor_label(StatusChange.ActorKind.API_CLIENT, r["source_client__name"])
+        elif r["source_user_id"]:
+            source = actor_label(StatusChange.ActorKind.USER, r[username])
+        else:
+            source = actor_label(StatusChange.ActorKind.SYSTEM)
+        order_id = r["id"]
+        out.append(
+            {
+                "order_no": r["order_no"],
+                "order_date": _date(r["order_date"]),
+                "order_type": r["order_type"],
+                "customer": {
+                    "name": r["customer_name"],
+                    "mobile": r["customer_mobile"],
+                    "email": r["customer_email"],
+                    "phone": r["customer_phone"],
+                },
+                "address": {
+                    **{f: r[f] for f in ADDRESS_TEXT_FIELDS},
+                    "lat": _number(r["lat"]),
+                    "lng": _number(r["lng"]),
+                },
+                "customer_reference": r["customer_reference"],
+                "customer_address": _stored_address(r["customer_address"]),
+                "service_level": r["service_level__code"],
+                "unload_minutes": r["unload_minutes"],
+                "required_date": _date(r["required_date"]),
+                "required_time_from": _time(r["required_time_from"]),
+                "required_time_to": _time(r["required_time_to"]),
+                "order_notes": r["order_notes"],
+                "location_instructions": r["location_instructions"],
+                "driver_notes": r["driver_notes"],
+                "status": r["status"],
+                "version": r["version"],
+                "tracking_url": f"{track}{r['tracking_token']}/",
+                "earliest_delivery_date": _date(r["earliest_delivery_date"]),
+                "attempt_count": r["attempt_count"],
+                "created_at": instant(r["created_at"]),
+                "updated_at": instant(r["updated_at"]),
+                "source": source,
+                "lines": lines_of.get(order_id, []),
+                "groups": groups_of.get(order_id, []),
+                "movements": movements_of.get(order_id, []),
+            }
+        )
+    return out

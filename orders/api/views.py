@@ -150,23 +150,26 @@ class Pagination(CursorPagination):
 class OrderPagination(Pagination):
     """Order pages also stop early once they hold `line_budget` lines (at least one order a page), so
     a page of large orders stays a few hundred kilobytes. `next` carries on from the first order left
-    out; a page reached through `previous` is not trimmed."""
+    out; a page reached through `previous` is not trimmed.
+
+    The page holds `representation.order_values` rows (dicts), rendered together by
+    `representation.order_dicts`; `trim` applies the budget to the rendered page."""
 
     line_budget = 2000
 
-    def paginate_queryset(self, queryset, request, view=None):
-        page = super().paginate_queryset(queryset, request, view)
-        if not page or (self.cursor is not None and self.cursor.reverse):
-            return page
+    def trim(self, rendered):
+        """The rendered orders that fit the line budget (the rows of the page are trimmed alike)."""
+        if not self.page or (self.cursor is not None and self.cursor.reverse):
+            return rendered
         total = 0
-        for index, order in enumerate(page):
-            total += len(order.lines.all())
+        for index, data in enumerate(rendered):
+            total += len(data["lines"])
             if total > self.line_budget and index > 0:
-                self.next_position = self._get_position_from_instance(order, self.ordering)
+                self.next_position = self._get_position_from_instance(self.page[index], self.ordering)
                 self.has_next = True
-                self.page = page[:index]
-                break
-        return self.page
+                self.page = self.page[:index]
+                return rendered[:index]
+        return rendered
 
 
 class MovementPagination(Pagination):
@@ -265,12 +268,15 @@ class OrderViewSet(idempotency.IdempotentCreate, mixins.ListModelMixin, ApiViewS
             raise NotFound("No such order.")
 
     def list(self, request):
-        queryset = representation.with_related(OrderFilter.apply(request, self.get_queryset()))
+        # A page is one query for its orders' columns and two for their groups, lines and movements
+        # (representation.order_dicts), whatever its size: no model instances, no prefetch querysets.
+        queryset = representation.order_values(OrderFilter.apply(request, self.get_queryset()))
         paginator = self.paginator
         ordering = request.query_params.get("ordering")
         if ordering in ("created_at", "-created_at", "updated_at", "-updated_at"):
             paginator.ordering = (ordering, "-id" if ordering.startswith("-") else "id")
-        return self.paginated(queryset, representation.order_dict)
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(paginator.trim(representation.order_dicts(page)))
 
     def create(self, request):
         limit = too_many_lines(request.data)

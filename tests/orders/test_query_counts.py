@@ -14,7 +14,7 @@ from tests.conftest import line, order_body
 URL = "/api/v1/orders/"
 CREATE_STATEMENTS = 13
 BULK_STATEMENTS_FOR_10 = 14
-LIST_STATEMENTS = 6
+LIST_STATEMENTS = 4
 
 
 def trunked_order(order_no):
