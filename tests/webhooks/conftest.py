@@ -123,6 +123,14 @@ class Receiver:
         self.server.server_close()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_address_checks():
+    """Each test resolves its receivers' names afresh (the sender keeps checked addresses for seconds)."""
+    delivery.forget_checked_addresses()
+    yield
+    delivery.forget_checked_addresses()
+
+
 @pytest.fixture
 def receiver():
     receiver = Receiver()
