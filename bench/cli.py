@@ -452,7 +452,7 @@ def main(argv=None):
             stop_worker=lambda: workers[-1].stop(),
             start_worker=lambda concurrency=None: workers.append(
                 servers.celery_worker(env, log_dir, concurrency or args.celery_concurrency)
-            ),
+            ) or workers[-1],
         )  # fmt: skip
         later = optional.measure_all(context)
     finally:

@@ -29,7 +29,7 @@ from urllib.parse import urlencode
 
 import psycopg
 
-from . import load
+from . import load, servers
 from .stats import Figure
 
 IMPORT_COLUMNS = (
@@ -329,6 +329,7 @@ def _measure_webhooks(context, figure):
         f"webhook commit-to-receipt p99 at {STEADY_RATE} events/s", "ms", higher_is_better=False, target="< 1000"
     )
     rate = Figure("webhook steady load, events made", "events/s", target=f"{STEADY_RATE}")
+    cpu = Figure("webhook fan-out per worker CPU-second, 1 process", "deliveries/CPU-s", target="≥ 270")
 
     def post_orders(name, count, chunk=100):
         for start in range(0, count, chunk):
@@ -350,15 +351,22 @@ def _measure_webhooks(context, figure):
         return arrivals
 
     def throughput(name, count, processes):
-        # Events recorded while the worker is stopped, then delivered as fast as it can.
+        # Events recorded while the worker is stopped, then delivered as fast as it can. Also the
+        # worker's CPU time (all its processes) from the first arrival to the last: deliveries per
+        # CPU-second is what one process would do with a core of its own, whatever else runs.
         context.stop_worker()
         with receiver.lock:
             receiver.arrivals.clear()
         post_orders(name, count)
-        context.start_worker(processes)
+        worker = context.start_worker(processes)
+        deadline = time.monotonic() + 120
+        while not receiver.arrivals and time.monotonic() < deadline:
+            time.sleep(0.01)
+        cpu_at_first, seen_at_first = servers.celery_cpu_seconds(worker), len(receiver.arrivals)
         arrivals = arrivals_of(count)
+        cpu = servers.celery_cpu_seconds(worker) - cpu_at_first
         span = (arrivals[-1][0] - arrivals[0][0]).total_seconds() or 1e-3
-        return (count - 1) / span
+        return (count - 1) / span, ((count - seen_at_first) / cpu if cpu > 0 else None)
 
     def steady(name, count):
         # STEADY_BULK orders every STEADY_BULK / STEADY_RATE seconds, on a clock (a slow request does
@@ -383,8 +391,11 @@ def _measure_webhooks(context, figure):
     try:
         count = context.args.webhook_events
         for trial in range(context.args.trials):
-            figure.samples.append(throughput(f"{context.run_id}W{trial}", count, 1))
-            two.samples.append(throughput(f"{context.run_id}V{trial}", count, 2) / 2)
+            rate_one, per_cpu_second = throughput(f"{context.run_id}W{trial}", count, 1)
+            figure.samples.append(rate_one)
+            if per_cpu_second:
+                cpu.samples.append(per_cpu_second)
+            two.samples.append(throughput(f"{context.run_id}V{trial}", count, 2)[0] / 2)
             latency.samples.append(steady(f"{context.run_id}L{trial}", count))
         if context.args.celery_concurrency != 2:
             context.stop_worker()
@@ -397,7 +408,7 @@ def _measure_webhooks(context, figure):
             headers,
         )
         receiver.close()
-    return [two, latency, rate]
+    return [cpu, two, latency, rate]
 
 
 # --- Inbound events -----------------------------------------------------------------------------
