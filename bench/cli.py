@@ -464,7 +464,9 @@ def main(argv=None):
             args=args, env=env, wrk=wrk, product=product, baseline=baseline, log=log, log_dir=log_dir,
             run_id=run_id, figures=figures, manage=manage, http=http,
             stop_worker=lambda: workers[-1].stop(),
-            start_worker=lambda: workers.append(servers.celery_worker(env, log_dir, args.celery_concurrency)),
+            start_worker=lambda concurrency=None: workers.append(
+                servers.celery_worker(env, log_dir, concurrency or args.celery_concurrency)
+            ) or workers[-1],
         )  # fmt: skip
         later = optional.measure_all(context)
     finally:

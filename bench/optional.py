@@ -29,7 +29,7 @@ from urllib.parse import urlencode
 
 import psycopg
 
-from . import load
+from . import load, servers
 from .stats import Figure
 
 IMPORT_COLUMNS = (
@@ -281,7 +281,8 @@ _measure_dashboard = measure_dashboard
 
 
 class Receiver:
-    """A local webhook receiver: answers 204 and notes when each delivery arrived."""
+    """A local webhook receiver: answers 204 on kept-alive HTTP/1.1 connections, as a production web
+    server would, and notes when each delivery arrived and the `timestamp` of its event."""
 
     def __init__(self, port):
         self.arrivals = []
@@ -289,10 +290,13 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self):  # noqa: N802 - the http.server API
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 now = datetime.now(UTC)
                 self.send_response(204)
+                self.send_header("Content-Length", "0")
                 self.end_headers()
                 try:
                     sent = datetime.fromisoformat(json.loads(body)["timestamp"])
@@ -305,6 +309,7 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -317,7 +322,15 @@ def _detect_webhooks(context):
     return _answers(context, "GET", "/api/v1/webhook-subscriptions/", None, context.product.headers)
 
 
+STEADY_RATE = 100  # events/s for the commit-to-receipt figure
+STEADY_BULK = 10  # orders per request: one bulk request every 100 ms
+
+
 def _measure_webhooks(context, figure):
+    """Throughput with 1 and with 2 Celery worker processes (a backlog made while the worker was
+    stopped, delivered as fast as it goes), and commit-to-receipt at a steady 100 events/s."""
+    from . import bodies
+
     port = context.args.port + 2
     receiver = Receiver(port)
     headers = {**context.product.headers, "Content-Type": "application/json"}
@@ -329,43 +342,83 @@ def _measure_webhooks(context, figure):
         receiver.close()
         raise RuntimeError(f"creating a subscription answered {status}: {answer[:300]!r}")
     sub_id = json.loads(answer)["id"]
-    latency = Figure("webhook commit-to-receipt p99", "ms", higher_is_better=False, target="< 1000")
+    figure.unit = "deliveries/s, 1 worker process"
+    two = Figure("webhook fan-out, 2 worker processes", "deliveries/s/process", target="≥ 270")
+    latency = Figure(
+        f"webhook commit-to-receipt p99 at {STEADY_RATE} events/s", "ms", higher_is_better=False, target="< 1000"
+    )
+    rate = Figure("webhook steady load, events made", "events/s", target=f"{STEADY_RATE}")
+    cpu = Figure("webhook fan-out per worker CPU-second, 1 process", "deliveries/CPU-s", target="≥ 270")
 
-    def post_orders(name, count):
-        body = bodies.bulk("product", count).replace("@@", name)
-        status, answer = context.http("POST", context.product.base + "/api/v1/orders/bulk/", body.encode(), headers)
-        if status != 200:
-            raise RuntimeError(f"bulk create answered {status}: {answer[:300]!r}")
+    def post_orders(name, count, chunk=100):
+        for start in range(0, count, chunk):
+            size = min(chunk, count - start)
+            body = bodies.bulk("product", size).replace("@@", f"{name}-{start // chunk}")
+            status, answer = context.http("POST", context.product.base + "/api/v1/orders/bulk/", body.encode(), headers)
+            if status != 200:
+                raise RuntimeError(f"bulk create answered {status}: {answer[:300]!r}")
 
     def arrivals_of(count):
         deadline = time.monotonic() + 300
         while len(receiver.arrivals) < count and time.monotonic() < deadline:
             time.sleep(0.1)
         with receiver.lock:
-            arrivals = sorted(receiver.arrivals)
+            arrivals = sorted(receiver.arrivals, key=lambda a: a[0])
             receiver.arrivals.clear()
         if len(arrivals) < count:
             raise RuntimeError(f"only {len(arrivals)} of {count} deliveries arrived within 5 minutes")
         return arrivals
 
-    try:
-        from . import bodies
+    def throughput(name, count, processes):
+        # Events recorded while the worker is stopped, then delivered as fast as it can. Also the
+        # worker's CPU time (all its processes) from the first arrival to the last: deliveries per
+        # CPU-second is what one process would do with a core of its own, whatever else runs.
+        context.stop_worker()
+        with receiver.lock:
+            receiver.arrivals.clear()
+        post_orders(name, count)
+        worker = context.start_worker(processes)
+        deadline = time.monotonic() + 120
+        while not receiver.arrivals and time.monotonic() < deadline:
+            time.sleep(0.01)
+        cpu_at_first, seen_at_first = servers.celery_cpu_seconds(worker), len(receiver.arrivals)
+        arrivals = arrivals_of(count)
+        cpu = servers.celery_cpu_seconds(worker) - cpu_at_first
+        span = (arrivals[-1][0] - arrivals[0][0]).total_seconds() or 1e-3
+        return (count - 1) / span, ((count - seen_at_first) / cpu if cpu > 0 else None)
 
+    def steady(name, count):
+        # STEADY_BULK orders every STEADY_BULK / STEADY_RATE seconds, on a clock (a slow request does
+        # not delay the next one), while the worker delivers.
+        requests = max(1, count // STEADY_BULK)
+        period = STEADY_BULK / STEADY_RATE
+        with receiver.lock:
+            receiver.arrivals.clear()
+        started = time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            futures = []
+            for n in range(requests):
+                time.sleep(max(0.0, started + n * period - time.monotonic()))
+                futures.append(pool.submit(post_orders, f"{name}-{n}", STEADY_BULK, STEADY_BULK))
+            for future in futures:
+                future.result()
+        made = requests * STEADY_BULK
+        rate.samples.append(made / (time.monotonic() - started))
+        delays = sorted((got - sent).total_seconds() * 1000 for got, sent in arrivals_of(made) if sent)
+        return delays[min(len(delays) - 1, int(len(delays) * 0.99))]
+
+    try:
         count = context.args.webhook_events
         for trial in range(context.args.trials):
-            # Throughput: events recorded while the worker is stopped, then delivered as fast as it can.
+            rate_one, per_cpu_second = throughput(f"{context.run_id}W{trial}", count, 1)
+            figure.samples.append(rate_one)
+            if per_cpu_second:
+                cpu.samples.append(per_cpu_second)
+            two.samples.append(throughput(f"{context.run_id}V{trial}", count, 2)[0] / 2)
+            latency.samples.append(steady(f"{context.run_id}L{trial}", count))
+        if context.args.celery_concurrency != 2:
             context.stop_worker()
-            with receiver.lock:
-                receiver.arrivals.clear()
-            post_orders(f"{context.run_id}W{trial}", count)
             context.start_worker()
-            arrivals = arrivals_of(count)
-            span = (arrivals[-1][0] - arrivals[0][0]).total_seconds() or 1e-3
-            figure.samples.append((count - 1) / span / context.args.celery_concurrency)
-            # Latency: events delivered while they are being made (as fast as bulk create makes them).
-            post_orders(f"{context.run_id}L{trial}", count)
-            delays = sorted((got - sent).total_seconds() * 1000 for got, sent in arrivals_of(count) if sent)
-            latency.samples.append(delays[min(len(delays) - 1, int(len(delays) * 0.99))])
     finally:
         context.http(
             "PATCH",
@@ -374,7 +427,7 @@ def _measure_webhooks(context, figure):
             headers,
         )
         receiver.close()
-    return [latency]
+    return [cpu, two, latency, rate]
 
 
 # --- Inbound events -----------------------------------------------------------------------------

@@ -137,6 +137,21 @@ def rss_mib(pid):
     return None
 
 
+def cpu_seconds(pid):
+    """User + system CPU time a process has used so far, in seconds (0 once it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def celery_cpu_seconds(process):
+    """CPU time of the Celery main process and its pool processes, in seconds."""
+    return sum(cpu_seconds(pid) for pid in [process.pid, *children(process.pid)])
+
+
 def gunicorn_worker_rss(process):
     """RSS of each gunicorn worker (the master's children), MiB."""
     return [r for r in (rss_mib(pid) for pid in children(process.pid)) if r is not None]

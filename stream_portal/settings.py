@@ -339,6 +339,12 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # the outbox row is already committed, and the sweeper queues its delivery once the broker is back.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 0, "socket_connect_timeout": 2}
 CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {"task": "webhooks.tasks.sweep", "schedule": float(WEBHOOK_SWEEP_SECONDS)}
+# A send task claims up to this many due deliveries at once and records them together (docs/webhooks.md).
+WEBHOOK_BATCH_SIZE = envint("WEBHOOK_BATCH_SIZE", 50)
+# Requests of a batch in flight at once, per worker process (threads; also the connections kept per receiver).
+WEBHOOK_SEND_CONCURRENCY = envint("WEBHOOK_SEND_CONCURRENCY", 8)
+# A receiver host's address, once resolved and checked by the SSRF guard, is reused this long by the sender.
+WEBHOOK_ADDRESS_CACHE_SECONDS = 10
 # --- end outbound webhook delivery ---
 
 # Inbound status events (webhooks/inbound.py): a completion further than this from the address's

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from rest_framework import serializers
@@ -287,36 +287,37 @@ def _plan(data):
 
 
 def apply(source, event):
-    """Make the change the event describes, through orders/services.py. Returns a note of what was done."""
+    """Make the change the event describes, through orders/services.py. Returns a note of what was
+    done and the id of the order it changed."""
     actor = Actor.for_inbound(source.name)
     data = event.data
     target = {"sequence": data.get("sequence"), "occurred_at": event.timestamp}
     if event.type == ORDER_PLANNED:
         plan = _plan(data)
         note = f"Planned by {source.name}: route {plan['route_ref']} on {plan['planned_date']}."
-        services.plan_order(data["order_no"], actor=actor, plan=plan, note=note, **target)
-        return f"Order {data['order_no']} planned on route {plan['route_ref']}."
+        order = services.plan_order(data["order_no"], actor=actor, plan=plan, note=note, **target)
+        return f"Order {data['order_no']} planned on route {plan['route_ref']}.", order.pk
     if event.type == ORDER_IN_PROGRESS:
-        services.start_order(data["order_no"], actor=actor, **target)
-        return f"Order {data['order_no']} in progress."
+        order = services.start_order(data["order_no"], actor=actor, **target)
+        return f"Order {data['order_no']} in progress.", order.pk
     if event.type == ORDER_COMPLETED:
         completed_at = data.get("completed_at") or event.timestamp
         pod = proof_of_delivery(data, completed_at)
         delivered = {line["line_no"]: line["delivered_quantity"] for line in data.get("lines", [])}
         target["occurred_at"] = completed_at
-        services.complete_order(data["order_no"], actor=actor, pod=pod, delivered_lines=delivered, **target)
+        order = services.complete_order(data["order_no"], actor=actor, pod=pod, delivered_lines=delivered, **target)
         warning = " The completion was far from the address; flagged for the office." if pod["distance_warning"] else ""
-        return f"Order {data['order_no']} completed.{warning}"
+        return f"Order {data['order_no']} completed.{warning}", order.pk
     if event.type == ORDER_FAILED:
-        services.fail_order(
+        order = services.fail_order(
             data["order_no"], actor=actor, reason_code=data["reason_code"], notes=data.get("notes", ""), **target
         )
-        return f"Order {data['order_no']} failed: {data['reason_code']}."
+        return f"Order {data['order_no']} failed: {data['reason_code']}.", order.pk
     if event.type == MOVEMENT_DISPATCHED:
-        services.dispatch_movement(data["reference"], actor=actor)
-        return f"Stock movement {data['reference']} dispatched."
-    services.receive_movement(data["reference"], actor=actor)
-    return f"Stock movement {data['reference']} received."
+        movement = services.dispatch_movement(data["reference"], actor=actor)
+        return f"Stock movement {data['reference']} dispatched.", movement.order_id
+    movement = services.receive_movement(data["reference"], actor=actor)
+    return f"Stock movement {data['reference']} received.", movement.order_id
 
 
 @dataclass
@@ -326,36 +327,52 @@ class Outcome:
 
 
 def _order_of(event):
+    """The id of the order an event that was not applied names, if it exists."""
     if event is None or "order_no" not in event.data:
         if event is not None and "reference" in event.data:
-            return Order.objects.filter(movements__reference=event.data["reference"]).first()
+            orders = Order.objects.filter(movements__reference=event.data["reference"])
+            return orders.values_list("pk", flat=True).first()
         return None
-    return Order.objects.filter(order_no=event.data["order_no"]).first()
+    return Order.objects.filter(order_no=event.data["order_no"]).values_list("pk", flat=True).first()
 
 
 def _process(source, body):
-    """Parse and apply one event; every refusal becomes an Outcome, never an exception."""
+    """Parse and apply one event; every refusal becomes an Outcome, never an exception. Returns the
+    event (or None), its result, the Outcome and the id of the order it changed or names."""
     event = None
     try:
         event = parse(body)
         with transaction.atomic():
-            note = apply(source, event)
-        return event, InboundEvent.Result.APPLIED, Outcome(200, {"result": "applied", "reason": note})
+            note, order_id = apply(source, event)
+        return event, InboundEvent.Result.APPLIED, Outcome(200, {"result": "applied", "reason": note}), order_id
     except BadEvent as exc:
-        return event, InboundEvent.Result.REJECTED, Outcome(exc.status, exc.body)
+        return event, InboundEvent.Result.REJECTED, Outcome(exc.status, exc.body), _order_of(event)
     except DjangoValidationError as exc:
         errors = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         errors = {f"data.{key}": [str(m) for m in messages] for key, messages in errors.items()}
-        return event, InboundEvent.Result.REJECTED, Outcome(400, {"errors": errors})
+        return event, InboundEvent.Result.REJECTED, Outcome(400, {"errors": errors}), _order_of(event)
     except OrderError as exc:
         if exc.code == "not_found":
-            return event, InboundEvent.Result.REJECTED, Outcome(404, {"detail": exc.message})
+            return event, InboundEvent.Result.REJECTED, Outcome(404, {"detail": exc.message}), _order_of(event)
         # Stale, or not allowed from the current status: understood, and deliberately not applied.
-        return event, InboundEvent.Result.IGNORED, Outcome(200, {"result": "ignored", "reason": exc.message})
+        outcome = Outcome(200, {"result": "ignored", "reason": exc.message})
+        return event, InboundEvent.Result.IGNORED, outcome, _order_of(event)
     except DatabaseError:
         # A value the database refuses (out of range); the savepoint above undid the change.
         body = {"errors": {"data": ["A value is out of range or not valid for its field."]}}
-        return event, InboundEvent.Result.REJECTED, Outcome(400, body)
+        return event, InboundEvent.Result.REJECTED, Outcome(400, body), _order_of(event)
+
+
+# The event's row, first of all: a copy of a webhook-id already stored inserts nothing (and, while
+# the first copy's transaction is still open, waits for it on the unique index).
+_CLAIM_SQL = """
+    INSERT INTO webhooks_inboundevent
+        (source_id, webhook_id, event_type, sent_at, received_at, body, result, response_status, reason, duplicates)
+    VALUES (%s, %s, '', %s, %s, %s, %s, 0, '', 0)
+    ON CONFLICT (source_id, webhook_id) DO NOTHING
+    RETURNING id
+"""
+_RECORDED = ["event_type", "result", "response_status", "reason", "order"]
 
 
 def receive(source, webhook_id, sent_at, body):
@@ -366,18 +383,26 @@ def receive(source, webhook_id, sent_at, body):
     rejected (bad body, unknown order) may be sent again under the same id, and is tried again:
     the order may exist by now.
     """
+    text = body.decode("utf-8", errors="replace")
+    ops = connection.ops
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                record = InboundEvent.objects.create(
-                    source=source,
-                    webhook_id=webhook_id,
-                    sent_at=sent_at,
-                    body=body.decode("utf-8", errors="replace"),
-                    result=InboundEvent.Result.REJECTED,
-                    response_status=0,
-                )
-        except IntegrityError:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _CLAIM_SQL,
+                [
+                    source.pk,
+                    webhook_id,
+                    ops.adapt_datetimefield_value(sent_at),
+                    ops.adapt_datetimefield_value(timezone.now()),
+                    text,
+                    InboundEvent.Result.REJECTED,
+                ],
+            )
+            row = cursor.fetchone()
+        if row is not None:
+            record = InboundEvent(pk=row[0], source=source, webhook_id=webhook_id)
+            fields = _RECORDED
+        else:
             record = InboundEvent.objects.select_for_update().get(source=source, webhook_id=webhook_id)
             if record.result != InboundEvent.Result.REJECTED:
                 InboundEvent.objects.filter(pk=record.pk).update(duplicates=F("duplicates") + 1)
@@ -387,14 +412,15 @@ def receive(source, webhook_id, sent_at, body):
                 )
                 return Outcome(200, {"result": "duplicate", "reason": reason})
             record.sent_at = sent_at
-            record.body = body.decode("utf-8", errors="replace")
-        event, result, outcome = _process(source, body)
+            record.body = text
+            fields = [*_RECORDED, "sent_at", "body"]
+        event, result, outcome, order_id = _process(source, body)
         record.event_type = event.type if event else _type_of(body)
         record.result = result
         record.response_status = outcome.status
         record.reason = outcome.body.get("reason") or json.dumps(outcome.body.get("errors") or outcome.body)[:2000]
-        record.order = _order_of(event)
-        record.save()
+        record.order_id = order_id
+        record.save(update_fields=fields)
     return outcome
 
 

@@ -6,6 +6,7 @@ refused, including IPv4 addresses wrapped in IPv6 (IPv4-mapped, NAT64, 6to4). Th
 connects to the address that was checked, never resolving the name a second time, so a DNS answer
 that changes between the check and the connection cannot slip through.
 `WEBHOOK_ALLOW_PRIVATE_URLS=true` lifts the address rule (not the scheme rule) for local receivers.
+The sender (`delivery.checked_target`) keeps a passed check for WEBHOOK_ADDRESS_CACHE_SECONDS.
 """
 
 import ipaddress

@@ -1,46 +1,80 @@
 """Celery tasks of outbound delivery. They take ids and call `delivery.py`; each is safe to run twice.
 
-- `fan_out_events`: started on the outbox's after-commit signal; makes the deliveries and sends them.
-- `deliver`: one attempt of one delivery, if it is still pending and due.
+- `fan_out_events`: started on the outbox's after-commit signal; makes the deliveries, sends the
+  first batch of them itself (no second trip through the broker) and queues the rest in batches.
+- `deliver_batch`: one attempt of each delivery of a batch that is still pending and due.
+- `deliver`: the same for one delivery (kept for messages queued before batches existed).
 - `sweep` (celery beat, every WEBHOOK_SWEEP_SECONDS): fans out events the signal missed and queues
-  every pending delivery whose `next_attempt_at` has come. Retry waits live in that column, not in
-  Celery countdowns, so a restart or a lost message delays a delivery but never loses it.
+  every pending delivery whose `next_attempt_at` has come, in batches. Retry waits live in that
+  column, not in Celery countdowns, so a restart or a lost message delays a delivery but never loses it.
 """
 
 import logging
+import math
+from collections import defaultdict
 
 from celery import shared_task
+from django.conf import settings
 
 from . import delivery
 
 logger = logging.getLogger(__name__)
 
 
+def batches(delivery_ids):
+    size = max(1, settings.WEBHOOK_BATCH_SIZE)
+    delivery_ids = list(delivery_ids)
+    return [delivery_ids[n : n + size] for n in range(0, len(delivery_ids), size)]
+
+
 def enqueue(delivery_ids, countdown=None):
-    """Queue `deliver` for each id; a broker outage is logged, and the sweeper catches up later."""
-    for delivery_id in delivery_ids:
+    """Queue `deliver_batch` for these ids, WEBHOOK_BATCH_SIZE a task; a broker outage is logged, and
+    the sweeper catches up later."""
+    for batch in batches(delivery_ids):
         try:
-            deliver.apply_async((delivery_id,), countdown=countdown, retry=False)
-        except Exception:  # noqa: BLE001 - any broker error; the row is still there
-            logger.warning("could not queue webhook delivery %s; the sweeper will", delivery_id, exc_info=True)
+            deliver_batch.apply_async((batch,), countdown=countdown, retry=False)
+        except Exception:  # noqa: BLE001 - any broker error; the rows are still there
+            logger.warning("could not queue webhook deliveries %s; the sweeper will", batch, exc_info=True)
             return False
     return True
 
 
+def send(delivery_ids):
+    """Attempt the deliveries now, in this task, and queue their soon retries."""
+    retry_soon(delivery.attempt_many(delivery_ids))
+
+
+def retry_soon(waits):
+    """Queue the retries due within WEBHOOK_COUNTDOWN_MAX_SECONDS, one task per whole second of wait
+    (rounded up, so the task never comes before the row is due); longer waits wait for the sweeper."""
+    by_second = defaultdict(list)
+    for delivery_id, wait in waits.items():
+        by_second[math.ceil(wait)].append(delivery_id)
+    for seconds, ids in sorted(by_second.items()):
+        enqueue(ids, countdown=seconds)
+
+
 @shared_task
 def fan_out_events(event_ids):
-    """Make the deliveries of these outbox events and queue them."""
+    """Make the deliveries of these outbox events, send the first batch and queue the others."""
     delivery_ids = delivery.fan_out(event_ids)
-    enqueue(delivery_ids)
+    first, *rest = batches(delivery_ids) or [[]]
+    enqueue([pk for batch in rest for pk in batch])
+    if first:
+        send(first)
     return delivery_ids
+
+
+@shared_task
+def deliver_batch(delivery_ids):
+    """Send a batch of deliveries once each; queue their soon retries."""
+    send(delivery_ids)
 
 
 @shared_task
 def deliver(delivery_id):
     """Send one delivery once; queue a soon retry with a countdown (longer waits wait for the sweeper)."""
-    wait = delivery.attempt(delivery_id)
-    if wait is not None:
-        enqueue([delivery_id], countdown=wait)
+    send([delivery_id])
 
 
 @shared_task

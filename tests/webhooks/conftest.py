@@ -35,7 +35,8 @@ class Receiver:
     """Records every request; answers from a queue of planned answers, then with `default`.
 
     An answer is (status, headers, body), "hang" to hold the request until `release()`, or "trickle"
-    to send a 200 whose body comes a byte every 0.2 s until `release()`.
+    to send a 200 whose body comes a byte every 0.2 s until `release()`. `answer_for`, if set, picks
+    the answer from the parsed body (None: the planned one), for requests that arrive together.
     """
 
     def __init__(self, tls=None):
@@ -43,6 +44,7 @@ class Receiver:
         self.requests = []
         self.answers = []
         self.default = (200, {}, b"thanks")
+        self.answer_for = None
         self.released = threading.Event()
         self.arrived = threading.Condition()
         receiver = self
@@ -62,6 +64,8 @@ class Receiver:
                         {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
                     )
                     answer = receiver.answers.pop(0) if receiver.answers else receiver.default
+                    if receiver.answer_for is not None:  # an answer chosen by the body, whatever the order
+                        answer = receiver.answer_for(json.loads(body)) or answer
                     receiver.arrived.notify_all()
                 if answer == "hang":
                     receiver.released.wait(60)
@@ -121,6 +125,14 @@ class Receiver:
         self.released.set()
         self.server.shutdown()
         self.server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_address_checks():
+    """Each test resolves its receivers' names afresh (the sender keeps checked addresses for seconds)."""
+    delivery.forget_checked_addresses()
+    yield
+    delivery.forget_checked_addresses()
 
 
 @pytest.fixture

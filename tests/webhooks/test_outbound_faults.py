@@ -290,3 +290,33 @@ def test_a_rolled_back_transaction_sends_nothing(start_worker, subscribed, recei
     assert not OutboxEvent.objects.exists() and not Delivery.objects.exists()
     assert receiver.requests == []
     assert Subscription.objects.count() == 1
+
+
+def test_a_worker_killed_mid_batch_leaves_every_delivery_of_the_batch_to_be_sent_again(
+    start_worker, subscribed, receiver
+):
+    api, secret = subscribed
+    receiver.answers = ["hang"]  # one request of the batch hangs; the others are answered 200
+    worker = start_worker()
+
+    bulk = api.post("/api/v1/orders/bulk/", [order_body(f"SO-BATCH-{n}") for n in range(3)])
+    assert bulk.status_code == 200
+    first_round = receiver.wait_for(3)
+    worker.kill()
+    receiver.release()
+
+    # The batch's transaction died with the worker: nothing was recorded, not even the answered ones.
+    assert set(Delivery.objects.values_list("state", "attempt_count")) == {("pending", 0)}
+    assert not Delivery.objects.filter(attempts__isnull=False).exists()
+    start_worker()
+    assert sweep() == {"fanned_out": 0, "queued": 3}
+    receiver.wait_for(6)
+    time.sleep(1)
+
+    assert len(receiver.requests) == 6
+    ids = {r["headers"]["webhook-id"] for r in first_round[:3]}
+    assert {r["headers"]["webhook-id"] for r in receiver.requests[3:]} == ids
+    assert ids == set(Delivery.objects.values_list("webhook_id", flat=True))
+    for request in receiver.requests[3:]:
+        Webhook(secret).verify(request["body"], request["headers"])
+    assert set(Delivery.objects.values_list("state", "attempt_count")) == {("succeeded", 1)}

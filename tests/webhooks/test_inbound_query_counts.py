@@ -1,0 +1,50 @@
+"""Statements per inbound event, pinned so they cannot creep back up (docs/performance.md).
+
+Counted as Django sends them inside the test's transaction: each `transaction.atomic` is a
+SAVEPOINT/RELEASE pair, and BEGIN, COMMIT and the connection health check are not seen. Lower them
+as the path gets faster, never raise them.
+"""
+
+import pytest
+
+from orders.models import Order
+
+# The source; SAVEPOINT; the event's row (INSERT … ON CONFLICT DO NOTHING); SAVEPOINT ×2 (ours and the
+# service's); plan_order: the order FOR UPDATE, its groups, UPDATE group, history, UPDATE order, the
+# order's lines, groups and movements for its JSON, the outbox row; RELEASE ×2; UPDATE the event's row;
+# RELEASE.
+PLANNED_STATEMENTS = 18
+# The source; SAVEPOINT; the INSERT that finds the id taken; the row FOR UPDATE; duplicates + 1; RELEASE.
+DUPLICATE_STATEMENTS = 6
+
+
+@pytest.fixture
+def warm(make_order, planner):
+    """One event first, so lazily loaded state (content types, caches) is not counted."""
+    make_order("SO-WARM")
+    assert planner.send("order_planned", order_no="SO-WARM").json()["result"] == "applied"
+    return planner
+
+
+def test_an_applied_event_sends_a_fixed_number_of_statements(warm, make_order, django_assert_num_queries):
+    make_order("SO-Q1")
+
+    with django_assert_num_queries(PLANNED_STATEMENTS):
+        response = warm.send("order_planned", order_no="SO-Q1", webhook_id="msg_q1")
+
+    assert response.status_code == 200 and response.json()["result"] == "applied"
+    assert Order.objects.get(order_no="SO-Q1").status == "planned"
+
+
+def test_a_duplicate_sends_a_fixed_number_of_statements_and_changes_nothing(
+    warm, make_order, django_assert_num_queries
+):
+    make_order("SO-Q2")
+    assert warm.send("order_planned", order_no="SO-Q2", webhook_id="msg_q2").json()["result"] == "applied"
+    version = Order.objects.get(order_no="SO-Q2").version
+
+    with django_assert_num_queries(DUPLICATE_STATEMENTS):
+        response = warm.send("order_planned", order_no="SO-Q2", webhook_id="msg_q2")
+
+    assert response.json()["result"] == "duplicate"
+    assert Order.objects.get(order_no="SO-Q2").version == version
