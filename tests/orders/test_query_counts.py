@@ -12,8 +12,8 @@ from orders.models import Order
 from tests.conftest import line, order_body
 
 URL = "/api/v1/orders/"
-CREATE_STATEMENTS = 13
-BULK_STATEMENTS_FOR_10 = 14
+CREATE_STATEMENTS = 7
+BULK_STATEMENTS_FOR_10 = 8
 LIST_STATEMENTS = 6
 
 
