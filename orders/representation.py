@@ -102,7 +102,9 @@ def movement_dict(movement):
         "ship_date": _date(movement.ship_date),
         "due_date": _date(movement.due_date),
         "version": movement.version,
-        "lines": [{"line_no": ml.line_no, "sku": ml.sku, "quantity": ml.quantity} for ml in _related(movement, "lines")],
+        "lines": [
+            {"line_no": ml.line_no, "sku": ml.sku, "quantity": ml.quantity} for ml in _related(movement, "lines")
+        ],
         "created_at": _instant(movement.created_at),
         "updated_at": _instant(movement.updated_at),
     }

@@ -475,10 +475,10 @@ def _cte(name, model, objs, *, joined=(), keys=None, join="", select=(), returni
     aliases = [f"k{i}" for i in range(key_count)] + [f"c{i}" for i in range(len(fields))]
     chosen = [*select, *(f"v.c{i}" for i in range(len(fields)))]
     quote = connection.ops.quote_name
-    sql = (
-        f"{name} AS (INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(c) for c in columns)}) "
-        f"SELECT {', '.join(chosen)} FROM ({values}) AS v({', '.join(aliases)}) {join} RETURNING {returning})"
-    )
+    # Only our tables' and columns' names and placeholders: every value is a parameter.
+    table, names = quote(model._meta.db_table), ", ".join(quote(c) for c in columns)
+    sql = f"{name} AS (INSERT INTO {table} ({names}) SELECT {', '.join(chosen)} "  # noqa: S608
+    sql += f"FROM ({values}) AS v({', '.join(aliases)}) {join} RETURNING {returning})"
     return sql, params
 
 
