@@ -422,6 +422,11 @@ def _build(*, actor, fields, lines=None, groups=None, on=None, prepared=None):
 # its key, so each object gets its pk as bulk_create would give it.
 
 
+def _one_statement():
+    """Whether `_write` inserts in one statement (PostgreSQL) or with one bulk_create per table."""
+    return transaction.get_connection().vendor == "postgresql"
+
+
 def _stamp(objs):
     """Set auto_now/auto_now_add fields (created_at, updated_at, at, status_changed_at) as an INSERT
     by bulk_create would, before the rows are rendered and written."""
@@ -620,7 +625,7 @@ def _write(news):
                 note="Order created.",
             )
         )
-    together = transaction.get_connection().vendor == "postgresql"
+    together = _one_statement()
     if together:
         # Timestamps as bulk_create would set them, before the events render the order.
         _stamp(obj for new in news for obj in (new.order, *new.groups, *new.lines, *new.movements.values()))
