@@ -504,13 +504,16 @@ def _insert_together(news, movement_lines, history, outbox):
             "g", OrderGroup, groups, joined=("order_id",), keys=lambda g: (g.order.order_no,),
             join="JOIN o ON o.order_no = v.k0", select=("o.id",), returning="id, order_id, sequence",
         ),
-        _cte(
-            "l", OrderLine, lines, joined=("order_id", "group_id"),
-            keys=lambda line: (line.order.order_no, str(line.group.sequence)),
-            join="JOIN o ON o.order_no = v.k0 JOIN g ON g.order_id = o.id AND g.sequence = v.k1::integer",
-            select=("o.id", "g.id"), returning="id, order_id, line_no",
-        ),
     ]  # fmt: skip
+    if lines:
+        parts.append(
+            _cte(
+                "l", OrderLine, lines, joined=("order_id", "group_id"),
+                keys=lambda line: (line.order.order_no, str(line.group.sequence)),
+                join="JOIN o ON o.order_no = v.k0 JOIN g ON g.order_id = o.id AND g.sequence = v.k1::integer",
+                select=("o.id", "g.id"), returning="id, order_id, line_no",
+            )
+        )  # fmt: skip
     if movements:
         parts.append(
             _cte(
@@ -543,9 +546,10 @@ def _insert_together(news, movement_lines, history, outbox):
     selects = [
         "SELECT 'o', id, NULL::bigint, order_no FROM o",
         "SELECT 'g', id, order_id, sequence::text FROM g",
-        "SELECT 'l', id, order_id, line_no::text FROM l",
         "SELECT 'h', id, order_id, concat(subject, '/', movement_id) FROM h",
     ]
+    if lines:
+        selects.append("SELECT 'l', id, order_id, line_no::text FROM l")
     if movement_lines:
         selects.append("SELECT 'ml', id, movement_id, order_line_id::text FROM ml")
     if outbox:
