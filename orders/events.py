@@ -36,17 +36,30 @@ def record(*, order=None, order_types=(), movement_events=()):
 
 def record_many(changes):
     """`record` for several orders at once: (order, order_types, movement_events) triples, one INSERT."""
+    rows = build_many(changes)
+    if not rows:
+        return []
+    OutboxEvent.objects.bulk_create(rows)
+    announce(rows)
+    return rows
+
+
+def build_many(changes):
+    """The unsaved outbox rows of `record_many`, for a caller that inserts them with other rows (the
+    create's single statement, services._write); it then calls `announce` with them, saved."""
     assert transaction.get_connection().in_atomic_block, "events are recorded inside the change's transaction"
     now = timezone.now()
     rows = []
     for order, order_types, movement_events in changes:
         rows += _rows(order, order_types, movement_events, now)
-    if not rows:
-        return []
-    OutboxEvent.objects.bulk_create(rows)
-    ids = [row.pk for row in rows]
-    transaction.on_commit(lambda: event_recorded.send(sender=OutboxEvent, event_ids=ids), robust=True)
     return rows
+
+
+def announce(rows):
+    """Send `event_recorded` with the saved rows' ids once the transaction commits."""
+    ids = [row.pk for row in rows]
+    if ids:
+        transaction.on_commit(lambda: event_recorded.send(sender=OutboxEvent, event_ids=ids), robust=True)
 
 
 def _rows(order, order_types, movement_events, now):

@@ -86,7 +86,7 @@ def group_dict(group):
         "required_time_to": _time(group.required_time_to),
         "status": group.status,
         "plan": group.plan,
-        "lines": [line_dict(line) for line in group.lines.all()],
+        "lines": [line_dict(line) for line in _related(group, "lines")],
     }
 
 
@@ -102,7 +102,9 @@ def movement_dict(movement):
         "ship_date": _date(movement.ship_date),
         "due_date": _date(movement.due_date),
         "version": movement.version,
-        "lines": [{"line_no": ml.line_no, "sku": ml.sku, "quantity": ml.quantity} for ml in movement.lines.all()],
+        "lines": [
+            {"line_no": ml.line_no, "sku": ml.sku, "quantity": ml.quantity} for ml in _related(movement, "lines")
+        ],
         "created_at": _instant(movement.created_at),
         "updated_at": _instant(movement.updated_at),
     }
@@ -111,11 +113,11 @@ def movement_dict(movement):
 def order_dict(order):
     """The whole order: header, lines, groups and movements."""
     prefetch_related_objects([order], *_missing(order, ORDER_RELATED))
-    lines = list(order.lines.all())
-    groups = list(order.groups.all())
+    lines = _related(order, "lines")
+    groups = _related(order, "groups")
     for group in groups:
         # A group's lines are the order's lines on it: read once, not again per group.
-        if "lines" not in getattr(group, "_prefetched_objects_cache", {}):
+        if "lines" not in getattr(group, "_prefetched_objects_cache", {}) and "lines" not in _fresh(group):
             _cache(group, "lines", [line for line in lines if line.group_id == group.pk])
     return {
         "order_no": order.order_no,
@@ -148,7 +150,7 @@ def order_dict(order):
         "source": order.source,
         "lines": [line_dict(line) for line in lines],
         "groups": [group_dict(group) for group in groups],
-        "movements": [movement_dict(movement) for movement in order.movements.all()],
+        "movements": [movement_dict(movement) for movement in _related(order, "movements")],
     }
 
 
@@ -207,24 +209,41 @@ def _cache(obj, name, items):
     obj.__dict__.setdefault("_prefetched_objects_cache", {})[name] = queryset
 
 
+def _fresh(obj):
+    return obj.__dict__.get("_fresh_related", {})
+
+
+def _related(obj, name):
+    """`obj.<name>.all()` as a list, or what `attach` gave an order not inserted yet."""
+    fresh = _fresh(obj)
+    return fresh[name] if name in fresh else list(getattr(obj, name).all())
+
+
 def attach(order, groups, lines, movements, movement_lines):
     """Give a just-created order everything `order_dict` and `movement_dict` read, from the objects
-    the create wrote (its groups, lines, movements and their lines), so rendering it reads nothing."""
+    the create writes (its groups, lines, movements and their lines), so rendering it reads nothing.
+
+    Before the rows are inserted (an order without a pk has no related managers) they are kept as
+    plain lists, so the outbox events can be rendered and inserted in the same statement as the
+    order (services._write); once inserted, a second call fills Django's prefetch cache instead."""
     lines = sorted(lines, key=lambda line: line.line_no)
-    _cache(order, "lines", lines)
     groups = sorted(groups, key=lambda group: group.sequence)
-    for group in groups:
-        _cache(group, "lines", [line for line in lines if line.group is group])
-    _cache(order, "groups", groups)
     movements = sorted(movements, key=lambda movement: movement.pk)
-    for movement in movements:
-        _cache(movement, "lines", [ml for ml in movement_lines if ml.movement is movement])
-    _cache(order, "movements", movements)
+    related = [(order, "lines", lines), (order, "groups", groups), (order, "movements", movements)]
+    related += [(group, "lines", [line for line in lines if line.group is group]) for group in groups]
+    related += [(m, "lines", [ml for ml in movement_lines if ml.movement is m]) for m in movements]
+    saved = order.pk is not None
+    for obj, name, items in related:
+        if saved:
+            _cache(obj, name, items)
+            obj.__dict__.pop("_fresh_related", None)
+        else:
+            obj.__dict__.setdefault("_fresh_related", {})[name] = items
 
 
 def _missing(obj, lookups):
     """The lookups not yet loaded on `obj`, so rendering twice reads nothing twice."""
-    cache = getattr(obj, "_prefetched_objects_cache", {})
+    cache = {**getattr(obj, "_prefetched_objects_cache", {}), **_fresh(obj)}
     missing = []
     for lookup in lookups:
         name = lookup.prefetch_through if isinstance(lookup, Prefetch) else lookup

@@ -412,31 +412,194 @@ def _build(*, actor, fields, lines=None, groups=None, on=None, prepared=None):
     return _NewOrder(actor, order, groups_made, lines_made, movements, lane_lines)
 
 
+# --- The create's single INSERT statement (PostgreSQL) ---------------------------------------------
+#
+# One statement of data-modifying CTEs inserts the orders, their groups, lines, movements, movement
+# lines, history and outbox rows. Rows that point at rows inserted in the same statement name them by
+# key (an order by order_no, a group by (order_no, sequence), a line by (order_no, line_no)) and take
+# their ids by joining the CTE that inserted them; movements come with their ids already (trunking).
+# Foreign keys are checked at the end of the statement. The final SELECT returns every new id with
+# its key, so each object gets its pk as bulk_create would give it.
+
+
+def _one_statement():
+    """Whether `_write` inserts in one statement (PostgreSQL) or with one bulk_create per table."""
+    return transaction.get_connection().vendor == "postgresql"
+
+
+def _stamp(objs):
+    """Set auto_now/auto_now_add fields (created_at, updated_at, at, status_changed_at) as an INSERT
+    by bulk_create would, before the rows are rendered and written."""
+    for obj in objs:
+        for f in obj._meta.concrete_fields:
+            if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+                f.pre_save(obj, True)
+
+
+_INSERT_COLUMNS = {}
+
+
+def _insert_columns(model, joined):
+    """(fields written from the object's values, their SQL casts) for `model`, without its pk (unless a
+    movement, whose id is given) and without the foreign keys in `joined` (taken from another CTE)."""
+    key = (model, joined)
+    if key not in _INSERT_COLUMNS:
+        connection = transaction.get_connection()
+        fields = [
+            f
+            for f in model._meta.concrete_fields
+            if f.attname not in joined and not (f.primary_key and model is not StockMovement)
+        ]
+        # The base type without its length or precision: an explicit cast to varchar(n) would cut a
+        # long value silently, where the column's own assignment refuses it (DataError) as bulk_create's does.
+        casts = [f.db_type(connection).split("(")[0].split(" CHECK")[0] for f in fields]
+        _INSERT_COLUMNS[key] = (fields, casts)
+    return _INSERT_COLUMNS[key]
+
+
+def _values(rows, keys, casts, params):
+    """`VALUES (...), (...)`: for each row its key values (text) then its column values, cast."""
+    placeholders = "(" + ", ".join(["%s::text"] * keys + [f"%s::{cast}" for cast in casts]) + ")"
+    for row in rows:
+        params.extend(row)
+    return "VALUES " + ", ".join([placeholders] * len(rows))
+
+
+def _cte(name, model, objs, *, joined=(), keys=None, join="", select=(), returning="id"):
+    """One `name AS (INSERT INTO … SELECT … FROM (VALUES …) v … RETURNING …)` and its params."""
+    connection = transaction.get_connection()
+    fields, casts = _insert_columns(model, tuple(joined))
+    key_count = len(keys(objs[0])) if keys else 0
+    rows = [
+        [*(keys(obj) if keys else ()), *(f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields)]
+        for obj in objs
+    ]
+    params = []
+    values = _values(rows, key_count, casts, params)
+    columns = [*joined, *(f.column for f in fields)]
+    aliases = [f"k{i}" for i in range(key_count)] + [f"c{i}" for i in range(len(fields))]
+    chosen = [*select, *(f"v.c{i}" for i in range(len(fields)))]
+    quote = connection.ops.quote_name
+    # Only our tables' and columns' names and placeholders: every value is a parameter.
+    table, names = quote(model._meta.db_table), ", ".join(quote(c) for c in columns)
+    sql = f"{name} AS (INSERT INTO {table} ({names}) SELECT {', '.join(chosen)} "  # noqa: S608
+    sql += f"FROM ({values}) AS v({', '.join(aliases)}) {join} RETURNING {returning})"
+    return sql, params
+
+
+def _event_order(row):
+    # A movement's event names its order through the movement (events._rows), unsaved until now.
+    return row.order if row.order_id is not None or row.movement is None else row.movement.order
+
+
+def _insert_together(news, movement_lines, history, outbox):
+    """Insert everything `_write` built in one statement (see above) and give each object its pk."""
+    orders = [new.order for new in news]
+    groups = [group for new in news for group in new.groups]
+    lines = [line for new in news for line in new.lines]
+    movements = [movement for new in news for movement in new.movements.values()]
+    parts = [
+        _cte("o", Order, orders, returning="id, order_no"),
+        _cte(
+            "g", OrderGroup, groups, joined=("order_id",), keys=lambda g: (g.order.order_no,),
+            join="JOIN o ON o.order_no = v.k0", select=("o.id",), returning="id, order_id, sequence",
+        ),
+    ]  # fmt: skip
+    if lines:
+        parts.append(
+            _cte(
+                "l", OrderLine, lines, joined=("order_id", "group_id"),
+                keys=lambda line: (line.order.order_no, str(line.group.sequence)),
+                join="JOIN o ON o.order_no = v.k0 JOIN g ON g.order_id = o.id AND g.sequence = v.k1::integer",
+                select=("o.id", "g.id"), returning="id, order_id, line_no",
+            )
+        )  # fmt: skip
+    if movements:
+        parts.append(
+            _cte(
+                "m", StockMovement, movements, joined=("order_id",), keys=lambda m: (m.order.order_no,),
+                join="JOIN o ON o.order_no = v.k0", select=("o.id",),
+            )
+        )  # fmt: skip
+    if movement_lines:
+        parts.append(
+            _cte(
+                "ml", StockMovementLine, movement_lines, joined=("order_line_id",),
+                keys=lambda ml: (ml.order_line.order.order_no, str(ml.line_no)),
+                join="JOIN o ON o.order_no = v.k0 JOIN l ON l.order_id = o.id AND l.line_no = v.k1::integer",
+                select=("l.id",), returning="id, movement_id, order_line_id",
+            )
+        )  # fmt: skip
+    parts.append(
+        _cte(
+            "h", StatusChange, history, joined=("order_id",), keys=lambda h: (h.order.order_no,),
+            join="JOIN o ON o.order_no = v.k0", select=("o.id",), returning="id, order_id, subject, movement_id",
+        )
+    )  # fmt: skip
+    if outbox:
+        parts.append(
+            _cte(
+                "e", OutboxEvent, outbox, joined=("order_id",), keys=lambda e: (_event_order(e).order_no,),
+                join="JOIN o ON o.order_no = v.k0", select=("o.id",), returning="id, order_id, type, movement_id",
+            )
+        )  # fmt: skip
+    selects = [
+        "SELECT 'o', id, NULL::bigint, order_no FROM o",
+        "SELECT 'g', id, order_id, sequence::text FROM g",
+        "SELECT 'h', id, order_id, concat(subject, '/', movement_id) FROM h",
+    ]
+    if lines:
+        selects.append("SELECT 'l', id, order_id, line_no::text FROM l")
+    if movement_lines:
+        selects.append("SELECT 'ml', id, movement_id, order_line_id::text FROM ml")
+    if outbox:
+        selects.append("SELECT 'e', id, order_id, concat(type, '/', movement_id) FROM e")
+    sql = "WITH " + ", ".join(part for part, _ in parts) + " " + " UNION ALL ".join(selects)
+    params = [param for _, part_params in parts for param in part_params]
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(sql, params)
+        returned = cursor.fetchall()
+    ids = {(kind, a, b): pk for kind, pk, a, b in returned}
+    order_ids = {b: pk for kind, pk, a, b in returned if kind == "o"}
+    # Each pk, then each foreign key from its related object (as bulk_create does, keeping the cache).
+    for order in orders:
+        order.pk = order_ids[order.order_no]
+    for group in groups:
+        group.pk = ids[("g", group.order.pk, str(group.sequence))]
+    for line in lines:
+        line.pk = ids[("l", line.order.pk, str(line.line_no))]
+    for ml in movement_lines:
+        ml.pk = ids[("ml", ml.movement.pk, str(ml.order_line.pk))]
+    for row in history:
+        row.pk = ids[("h", row.order.pk, f"{row.subject}/{row.movement.pk if row.movement else ''}")]
+    for row in outbox:
+        if row.order_id is None:
+            row.order = _event_order(row)
+        row.pk = ids[("e", row.order.pk, f"{row.type}/{row.movement.pk if row.movement else ''}")]
+    for obj in (*groups, *lines, *movements, *movement_lines, *history, *outbox):
+        obj._prepare_related_fields_for_save(operation_name="bulk_create")
+    for obj in (*orders, *groups, *lines, *movements, *movement_lines, *history, *outbox):
+        obj._state.adding, obj._state.db = False, "default"
+
+
 def _write(news):
-    """Insert orders built by `_build`: one INSERT per table for all of them, nothing read back; then
-    their history and their events (order.created, stock_movement.created), rendered from memory.
-    A unique order_no taken meanwhile raises IntegrityError: the caller's savepoint rolls it all back."""
+    """Insert orders built by `_build`, nothing read back; with their history and their events
+    (order.created, stock_movement.created), rendered from memory before anything is written.
+
+    On PostgreSQL every row of every table goes in one statement (`_insert_together`): one round
+    trip. Elsewhere (SQLite, bin/run) one `bulk_create` per table. A unique order_no taken meanwhile
+    raises IntegrityError: the caller's savepoint rolls it all back."""
     for new in news:
         if not new.order.tracking_token:
             new.order.tracking_token = secrets.token_urlsafe(24)  # as Order.save does
-    Order.objects.bulk_create([new.order for new in news])
-    OrderGroup.objects.bulk_create([group for new in news for group in new.groups])
-    OrderLine.objects.bulk_create([line for new in news for line in new.lines])
-    StockMovement.objects.bulk_create([movement for new in news for movement in new.movements.values()])
-    movement_lines = StockMovementLine.objects.bulk_create(
-        [
-            StockMovementLine(
-                movement=new.movements[lane],
-                order_line=line,
-                line_no=line.line_no,
-                sku=line.sku,
-                quantity=line.quantity,
-            )
-            for new in news
-            for lane, lines_on_lane in new.lane_lines.items()
-            for line in lines_on_lane
-        ]
-    )
+    movement_lines = [
+        StockMovementLine(
+            movement=new.movements[lane], order_line=line, line_no=line.line_no, sku=line.sku, quantity=line.quantity
+        )
+        for new in news
+        for lane, lines_on_lane in new.lane_lines.items()
+        for line in lines_on_lane
+    ]
     history = []
     for new in news:
         order, actor = new.order, new.actor
@@ -466,18 +629,37 @@ def _write(news):
                 note="Order created.",
             )
         )
-    StatusChange.objects.bulk_create(history)
+    together = _one_statement()
+    if together:
+        # Timestamps as bulk_create would set them, before the events render the order.
+        _stamp(obj for new in news for obj in (new.order, *new.groups, *new.lines, *new.movements.values()))
+        _stamp([*movement_lines, *history])
+    else:
+        Order.objects.bulk_create([new.order for new in news])
+        OrderGroup.objects.bulk_create([group for new in news for group in new.groups])
+        OrderLine.objects.bulk_create([line for new in news for line in new.lines])
+        StockMovement.objects.bulk_create([movement for new in news for movement in new.movements.values()])
+        StockMovementLine.objects.bulk_create(movement_lines)
+        StatusChange.objects.bulk_create(history)
     by_movement = {}
     for movement_line in movement_lines:
         by_movement.setdefault(id(movement_line.movement), []).append(movement_line)
-    changes = []
+    changes, attached = [], []
     for new in news:
         mls = [ml for movement in new.movements.values() for ml in by_movement.get(id(movement), [])]
+        attached.append(mls)
         representation.attach(new.order, new.groups, new.lines, new.movements.values(), mls)
         changes.append(
             (new.order, [E.ORDER_CREATED], [(E.MOVEMENT_CREATED, movement) for movement in new.movements.values()])
         )
-    events.record_many(changes)
+    outbox = events.build_many(changes)
+    if together:
+        _insert_together(news, movement_lines, history, outbox)
+        for new, mls in zip(news, attached, strict=True):
+            representation.attach(new.order, new.groups, new.lines, new.movements.values(), mls)
+    else:
+        OutboxEvent.objects.bulk_create(outbox)
+    events.announce(outbox)
 
 
 def create_order(*, actor, fields, lines=None, groups=None, on=None, prepared=None, savepoint=True):

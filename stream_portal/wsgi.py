@@ -1,9 +1,37 @@
-"""WSGI entry point: `gunicorn stream_portal.wsgi`."""
+"""WSGI entry point: `gunicorn stream_portal.wsgi`.
 
+Memory per web worker (docs/performance.md): a request leaves reference cycles behind (Django's
+prefetch caches point from an order to its lines and back), which only a full collection of the
+cyclic garbage collector frees. With the ~500,000 objects a loaded worker holds, CPython runs one
+rarely (each costs ~100 ms), so the garbage of many requests piles up and the worker's RSS climbed
+from 83 to 110 MiB under load. So, once everything is loaded, those objects are frozen (never
+scanned again), and after each request the garbage of that request alone is collected: ~1.7 ms,
+paid back by the full collections that no longer happen (the CPU of 200 creates and lists was the
+same, measured), and the worker stays at ~91 MiB.
+"""
+
+import gc
 import os
 
+from django.core.signals import request_finished
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "stream_portal.settings")
 
 application = get_wsgi_application()
+
+
+def _load_and_freeze():
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 - import every view now, so they are frozen too
+    gc.collect()
+    gc.freeze()
+
+
+def _collect_request_garbage(**kwargs):
+    gc.collect()
+
+
+_load_and_freeze()
+request_finished.connect(_collect_request_garbage, dispatch_uid="stream_portal.wsgi.collect")

@@ -190,9 +190,28 @@ def finish(record, response):
         return
     record.state = IdempotencyKey.State.DONE
     record.response_status = response.status_code
-    record.response_body = as_json(response.data)
     record.response_headers = {h: response[h] for h in KEPT_HEADERS if response.has_header(h)}
-    record.save(update_fields=["state", "response_status", "response_body", "response_headers"])
+    if not getattr(response, "accepted_renderer", None):
+        record.response_body = as_json(response.data)
+        record.save(update_fields=["state", "response_status", "response_body", "response_headers"])
+        return
+    # The answer is rendered once, here: the same bytes are sent and kept (Django's handler does not
+    # render a rendered response again), and the database parses them into the JSON column itself.
+    body = response.render().content.decode()
+    table = IdempotencyKey._meta.db_table
+    json_param = "%s::jsonb" if transaction.get_connection().vendor == "postgresql" else "%s"
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET state = %s, response_status = %s, response_body = {json_param}, "  # noqa: S608
+            f"response_headers = {json_param} WHERE id = %s",
+            [
+                record.state,
+                record.response_status,
+                body or None,
+                json.dumps(record.response_headers),
+                record.pk,
+            ],
+        )
 
 
 def release(record):

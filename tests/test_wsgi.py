@@ -1,0 +1,22 @@
+"""The production WSGI entry (stream_portal/wsgi.py) freezes what it loaded and collects each
+request's cyclic garbage when the request finishes (docs/performance.md, memory per web worker)."""
+
+import os
+import subprocess
+import sys
+
+SCRIPT = """
+import gc
+import stream_portal.wsgi as wsgi
+from django.core.signals import request_finished
+receivers = request_finished._live_receivers(None)[0]
+print(gc.get_freeze_count() > 50000, wsgi._collect_request_garbage in receivers, receivers[-1].__name__)
+"""
+
+
+def test_the_wsgi_module_freezes_what_it_loaded_and_collects_after_each_request():
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "stream_portal.settings", "SECRET_KEY": "x"}
+    run = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, check=False)
+
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["True", "True", "_collect_request_garbage"]
