@@ -105,6 +105,9 @@ def load(items):
     levels, locations, methods, pairs = _named(items)
     loaded = Loaded(prepared=Prepared(lanes={}))
     if not (levels or locations or methods):
+        # Nothing named by a code (or only values that are not codes at all): empty tables, so each
+        # code field answers "unknown" or its type error rather than finding no table.
+        loaded.tables = {model: CodeTable(model, {}) for model in (ServiceLevel, StockLocation, DeliveryMethod)}
         return loaded
     sl, loc, dm, lane = (m._meta.db_table for m in (ServiceLevel, StockLocation, DeliveryMethod, Lane))
     # One id per (order, lane) whose stock must move: an order's lines on one lane share a movement.

@@ -188,3 +188,27 @@ def test_json_nested_too_deeply_is_refused_with_400(alice_api, depots):
 
     assert response.status_code == 400
     assert response.json() == {"errors": {"non_field_errors": ["JSON parse error - the body is nested too deeply."]}}
+
+
+@pytest.mark.parametrize("path", [URL, "/api/v1/orders/"])
+def test_codes_that_are_not_strings_anywhere_in_the_request_are_refused_field_by_field(alice_api, depots, path):
+    # No code in the request is a string, so no reference data is read: each code field must still
+    # answer its own error (a generated request once found this answered 500).
+    body = order_body("SO-NUM", lines=[line(stock_location=7, delivery_method=["BHM"])])
+    body["service_level"] = 3
+    before = Order.objects.count()
+
+    response = alice_api.post(path, [body] if path == URL else body)
+
+    errors = {
+        "service_level": ["Not a valid service level code."],
+        "lines.0.stock_location": ["Not a valid stock location code."],
+        "lines.0.delivery_method": ["Not a valid delivery method code."],
+    }
+    if path == URL:
+        assert response.status_code == 200
+        assert response.json() == {"results": [{"order_no": "SO-NUM", "result": "error", "errors": errors}]}
+    else:
+        assert response.status_code == 400
+        assert response.json() == {"errors": errors}
+    assert Order.objects.count() == before
