@@ -2,7 +2,9 @@
 
 import django_filters
 from django import forms
-from django.db.models import Exists, OuterRef, Q
+from django.db import connection
+from django.db.models import BooleanField, Exists, OuterRef, Q
+from django.db.models.expressions import RawSQL
 from django_filters import fields as filter_fields
 
 from .models import DeliveryMethod, Order, OrderLine, ServiceLevel, StockLocation
@@ -106,13 +108,25 @@ class OrderFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        return queryset.filter(
+        matches = (
             Q(order_no__istartswith=value)
             | Q(customer_name__icontains=value)
             | Q(postal_code__istartswith=value)
             | Q(postal_code__iexact=value.replace(" ", ""))
             | Q(customer_reference__istartswith=value)
         )
+        if connection.vendor != "postgresql":
+            return queryset.filter(matches)
+        # The matches first, through the search indexes (one bitmap of the five conditions), then the
+        # page sorted from them: `id = ANY(ARRAY(...))`. Written as a plain filter, the planner may
+        # walk the sort's index and test every order until it has a page, which reads the whole
+        # table when the few matches are old orders (1.3 s a page at 20,000 orders in the bench;
+        # 10 ms this way). A search that matches most of the table costs a sort of its matches.
+        ids, params = Order.objects.filter(matches).values("pk").query.sql_with_params()
+        table = connection.ops.quote_name(Order._meta.db_table)
+        # The text is the ORM's own compiled subquery; the search term travels in params.
+        found = RawSQL(f"{table}.{connection.ops.quote_name('id')} = ANY(ARRAY({ids}))", params, BooleanField())  # noqa: S611
+        return queryset.filter(found)
 
     def through_lines(self, queryset, name, value):
         # EXISTS rather than a join: an order with several matching lines is listed once.

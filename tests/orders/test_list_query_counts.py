@@ -171,3 +171,23 @@ def test_dates_used_in_the_list_are_the_required_dates(office, make_order):
     make_order("QC-DATE", required_date=(timezone.localdate() + timedelta(days=3)).isoformat())
     body = office.get("/orders/").content.decode()
     assert (timezone.localdate() + timedelta(days=3)).strftime("%a %-d %b %Y") in body
+
+
+@pytest.mark.parametrize("orders", [30], indirect=True)
+@pytest.mark.parametrize("sort", ["-created", "created", "-order_no"])
+def test_a_search_pages_its_matches_in_the_chosen_order_with_the_other_filters(office, orders, sort):
+    # On PostgreSQL the search reads its matches first (id = ANY(ARRAY(...))) and then sorts them:
+    # the page must still be every match, in the sort asked for, narrowed by the other filters.
+    from orders.filters import SORTS
+
+    Order.objects.filter(order_no__in=["QC-011", "QC-014"]).update(status="cancelled")
+    page = office.get("/orders/", {"q": "qc-01", "sort": sort, "status": "ready", "per_page": 100})
+    html = page.content.decode()
+    listed = sorted(
+        (html.index(f">{o}</a>"), o) for o in Order.objects.values_list("order_no", flat=True) if f">{o}</a>" in html
+    )
+
+    expected = Order.objects.filter(order_no__startswith="QC-01", status="ready").order_by(*SORTS[sort])
+    assert [o for _, o in listed] == list(expected.values_list("order_no", flat=True))
+    # QC-010 ... QC-019, less the two cancelled and the trunked ones still waiting for their stock.
+    assert [o for _, o in sorted(listed, key=lambda x: x[1])] == ["QC-012", "QC-015", "QC-017", "QC-018"]
