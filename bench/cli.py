@@ -442,22 +442,7 @@ def main(argv=None):
                 log(f"   {target.kind} bulk: {rate:.0f} orders/s ({report['requests']} requests finished)")
                 drain(target, args.database_url, prefix)
             for target in order:
-                report = load.run_wrk(
-                    wrk,
-                    target.base + target.list_path,
-                    "get.lua",
-                    [20],
-                    duration=args.duration,
-                    connections=args.connections,
-                    headers=target.headers,
-                )
-                drain(target)
-                if not _require_clean(report, f"{target.kind} list"):
-                    continue
-                side = "samples" if target.kind == "product" else "baseline_samples"
-                getattr(figures["list_rps"], side).append(report["rps"])
-                getattr(figures["list_p99"], side).append(report["p99_us"] / 1000)
-                log(f"   {target.kind} list: {report['rps']:.1f} req/s, p99 {report['p99_us'] / 1000:.0f} ms")
+                measure_list_once(args, wrk, target, figures)
 
         log("== Figures that depend on work in progress")
         context = optional.Context(
@@ -674,19 +659,24 @@ def measure_api_list(args, wrk, product, baseline, figures):
     """The API's cursor list against the naive one, taking turns, --trials times (follows `next`)."""
     for trial in range(args.trials):
         for target in (product, baseline) if trial % 2 == 0 else (baseline, product):
-            report = load.run_wrk(
-                wrk,
-                target.base + target.list_path,
-                "get.lua",
-                [20],
-                duration=args.duration,
-                connections=args.connections,
-                headers=target.headers,
-            )
-            drain(target)
-            if not _require_clean(report, f"{target.kind} list"):
-                continue
-            side = "samples" if target.kind == "product" else "baseline_samples"
-            getattr(figures["list_rps"], side).append(report["rps"])
-            getattr(figures["list_p99"], side).append(report["p99_us"] / 1000)
-            log(f"   {target.kind} list: {report['rps']:.1f} req/s, p99 {report['p99_us'] / 1000:.0f} ms")
+            measure_list_once(args, wrk, target, figures)
+
+
+def measure_list_once(args, wrk, target, figures):
+    """One wrk run of a cursor list (following `next` for 20 pages), noted as the target's sample."""
+    report = load.run_wrk(
+        wrk,
+        target.base + target.list_path,
+        "get.lua",
+        [20],
+        duration=args.duration,
+        connections=args.connections,
+        headers=target.headers,
+    )
+    drain(target)
+    if not _require_clean(report, f"{target.kind} list"):
+        return
+    side = "samples" if target.kind == "product" else "baseline_samples"
+    getattr(figures["list_rps"], side).append(report["rps"])
+    getattr(figures["list_p99"], side).append(report["p99_us"] / 1000)
+    log(f"   {target.kind} list: {report['rps']:.1f} req/s, p99 {report['p99_us'] / 1000:.0f} ms")
