@@ -484,16 +484,24 @@ def main(argv=None):
         "probe": probes,
         "logs": str(log_dir),
     }
+    notes = [f"Round trips per create, by step (product): {json.dumps(probes['product']['create_steps'])}"]
+    if probes["product"].get("profile_ms_per_create"):
+        profile = json.dumps(probes["product"]["profile_ms_per_create"])
+        notes.append(f"Time per create, cProfile cumulative ms: {profile}")
+    notes.append(f"In-process create: {probes['product']['create_ms_in_process']['median']:.1f} ms median "
+                 f"(naive {probes['naive']['create_ms_in_process']['median']:.1f} ms)")  # fmt: skip
+    return write_report(out_path, ordered, meta, log_dir, notes)
+
+
+def write_report(out_path, ordered, meta, log_dir, notes=()):
+    """Write the JSON and the Markdown table, print the table, the notes and where everything is."""
     write_json(out_path, ordered, meta)
     Path(out_path.with_suffix(".md")).write_text(markdown_table(ordered) + "\n")
     log("")
     print(text_table(ordered), flush=True)
     log("")
-    log(f"Round trips per create, by step (product): {json.dumps(probes['product']['create_steps'])}")
-    if probes["product"].get("profile_ms_per_create"):
-        log(f"Time per create, cProfile cumulative ms: {json.dumps(probes['product']['profile_ms_per_create'])}")
-    log(f"In-process create: {probes['product']['create_ms_in_process']['median']:.1f} ms median "
-        f"(naive {probes['naive']['create_ms_in_process']['median']:.1f} ms)")  # fmt: skip
+    for note in notes:
+        log(note)
     log(f"Machine: {meta['machine']['summary']}")
     log(f"JSON: {out_path}   Markdown table: {out_path.with_suffix('.md')}   logs: {log_dir}")
     log(f"Done in {meta['seconds']:.0f} s.")
@@ -644,15 +652,7 @@ def scale_main(args):
         "data_build": builds,
         "logs": str(log_dir),
     }
-    write_json(out_path, ordered, meta)
-    Path(out_path.with_suffix(".md")).write_text(markdown_table(ordered) + "\n")
-    log("")
-    print(text_table(ordered), flush=True)
-    log("")
-    log(f"Machine: {meta['machine']['summary']}")
-    log(f"JSON: {out_path}   Markdown table: {out_path.with_suffix('.md')}   logs: {log_dir}")
-    log(f"Done in {meta['seconds']:.0f} s.")
-    return 0
+    return write_report(out_path, ordered, meta, log_dir)
 
 
 def measure_api_list(args, wrk, product, baseline, figures):
