@@ -40,6 +40,10 @@ def log(message):
     print(f"[{time.monotonic() - _STARTED:5.0f}s] {message}" if message else "", flush=True)
 
 
+# Figure groups for --only: each names one block of the run.
+GROUPS = ("create", "bulk", "list", "import", "dashboard", "webhooks", "inbound")
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="bin/bench", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -76,12 +80,21 @@ def parse_args(argv):
     parser.add_argument("--probe-requests", type=int, default=20, help="requests per in-process probe (default 20)")
     parser.add_argument("--no-profile", action="store_true", help="skip the in-process cProfile of the create path")
     parser.add_argument(
+        "--only",
+        default="",
+        help="measure only these figure groups, comma-separated: " + ", ".join(GROUPS) + " (default all); "
+        "the round-trip probe, raw COPY and memory are always measured",
+    )
+    parser.add_argument(
         "--scale",
         default="",
         help="list figures only, at each of these sizes (e.g. 100000,1000000): the API list and the dashboard "
         "list against the naive list, the data rebuilt for each size, one table for all",
     )
     args = parser.parse_args(argv)
+    args.only = {name.strip() for name in args.only.split(",") if name.strip()} or set(GROUPS)
+    if args.only - set(GROUPS):
+        parser.error(f"--only takes {', '.join(GROUPS)}; not {', '.join(sorted(args.only - set(GROUPS)))}")
     if args.full:
         args.orders = FULL_ORDERS
         args.import_orders = max(args.import_orders, 50_000)
@@ -392,7 +405,7 @@ def main(argv=None):
             log(f"   raw COPY: {rate:,.0f} orders/s ({sum(rows.values()):,} rows for {copy_count:,} orders)")
             # Alternate which app goes first, so drift in the machine's load falls on both.
             order = (product, baseline) if trial % 2 == 0 else (baseline, product)
-            for target in order:
+            for target in order if "create" in args.only else ():
                 prefix = f"{run_id}C{trial}{target.kind[0]}"
                 check_create(target, prefix)
                 report = load.run_wrk(
@@ -417,7 +430,7 @@ def main(argv=None):
             figures["rss_web"].samples.append(max(servers.gunicorn_worker_rss(web)))
             figures["rss_web"].baseline_samples.append(max(servers.gunicorn_worker_rss(naive)))
             figures["rss_celery"].samples.append(max(servers.celery_rss(worker)))
-            for target in order:
+            for target in order if "bulk" in args.only else ():
                 prefix = f"{run_id}B{trial}{target.kind[0]}"
                 check_bulk(target, prefix, args.bulk_size)
                 report = load.run_wrk(
@@ -441,7 +454,7 @@ def main(argv=None):
                 getattr(figures["bulk"], side).append(rate)
                 log(f"   {target.kind} bulk: {rate:.0f} orders/s ({report['requests']} requests finished)")
                 drain(target, args.database_url, prefix)
-            for target in order:
+            for target in order if "list" in args.only else ():
                 measure_list_once(args, wrk, target, figures)
 
         log("== Figures that depend on work in progress")

@@ -180,3 +180,13 @@ def test_the_whole_bench_runs_with_tiny_sizes_and_reports_every_figure(tmp_path)
         assert figure["available"] or figure["note"] == "feature not built yet", figure
         assert not figure["available"] or all(s > 0 for s in figure["samples"]), figure
     assert "single create" in output and "raw COPY of the same rows" in output
+
+
+def test_only_names_the_figure_groups_to_measure_and_refuses_an_unknown_one(capsys):
+    from bench.cli import GROUPS, parse_args
+
+    assert parse_args([]).only == set(GROUPS)
+    assert parse_args(["--only", "create, inbound"]).only == {"create", "inbound"}
+    with pytest.raises(SystemExit):
+        parse_args(["--only", "create,creat"])
+    assert "not creat" in capsys.readouterr().err
