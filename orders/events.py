@@ -55,6 +55,17 @@ def build_many(changes):
     return rows
 
 
+def build_status(order, order_types, order_data):
+    """The unsaved outbox rows of a status move (services._finish_status): its order.* types, each
+    once, all with the `order_data` the caller rendered once from what it holds."""
+    assert transaction.get_connection().in_atomic_block, "events are recorded inside the change's transaction"
+    now = timezone.now()
+    return [
+        OutboxEvent(type=event_type, occurred_at=now, order=order, payload=_body(event_type, now, order_data))
+        for event_type in dict.fromkeys(order_types)
+    ]
+
+
 def announce(rows):
     """Send `event_recorded` with the saved rows' ids once the transaction commits."""
     ids = [row.pk for row in rows]

@@ -7,6 +7,8 @@ order a service has just written fills its cache once, when the outbox renders i
 answer to the same write costs nothing more.
 """
 
+from datetime import datetime
+
 from django.db.models import Prefetch, prefetch_related_objects
 from django.utils import timezone
 
@@ -76,7 +78,8 @@ def line_dict(line):
     }
 
 
-def group_dict(group):
+def group_dict(group, lines=None):
+    """A group (leg); `lines` are its line dicts where the caller has them rendered already."""
     return {
         "sequence": group.sequence,
         "group_type": group.group_type,
@@ -86,7 +89,7 @@ def group_dict(group):
         "required_time_to": _time(group.required_time_to),
         "status": group.status,
         "plan": group.plan,
-        "lines": [line_dict(line) for line in _related(group, "lines")],
+        "lines": [line_dict(line) for line in _related(group, "lines")] if lines is None else lines,
     }
 
 
@@ -120,6 +123,16 @@ def order_dict(order):
         if "lines" not in getattr(group, "_prefetched_objects_cache", {}) and "lines" not in _fresh(group):
             _cache(group, "lines", [line for line in lines if line.group_id == group.pk])
     return {
+        **_header(order, _code(order.service_level), order.source),
+        "lines": [line_dict(line) for line in lines],
+        "groups": [group_dict(group) for group in groups],
+        "movements": [movement_dict(movement) for movement in _related(order, "movements")],
+    }
+
+
+def _header(order, service_level, source):
+    """An order's own fields, as `order_dict` begins."""
+    return {
         "order_no": order.order_no,
         "order_date": _date(order.order_date),
         "order_type": order.order_type,
@@ -132,7 +145,7 @@ def order_dict(order):
         "address": address_dict(order),
         "customer_reference": order.customer_reference,
         "customer_address": _stored_address(order.customer_address),
-        "service_level": _code(order.service_level),
+        "service_level": service_level,
         "unload_minutes": order.unload_minutes,
         "required_date": _date(order.required_date),
         "required_time_from": _time(order.required_time_from),
@@ -147,11 +160,92 @@ def order_dict(order):
         "attempt_count": order.attempt_count,
         "created_at": _instant(order.created_at),
         "updated_at": _instant(order.updated_at),
-        "source": order.source,
-        "lines": [line_dict(line) for line in lines],
-        "groups": [group_dict(group) for group in groups],
-        "movements": [movement_dict(movement) for movement in _related(order, "movements")],
+        "source": source,
     }
+
+
+def order_dict_with(order, groups, related):
+    """`order_dict` of an order a status move holds locked with its `groups` (changed in memory,
+    perhaps not written yet), and `related`, what `read_related` read: nothing more is read."""
+    lines = related["lines"]
+    return {
+        **_header(order, related["service_level"], related["source"]),
+        "lines": lines,
+        "groups": [group_dict(g, [line for line in lines if line["sequence"] == g.sequence]) for g in groups],
+        "movements": related["movements"],
+    }
+
+
+# One statement: the order's lines and movements (with their lines) as `order_dict` renders them, and
+# the labels of its service level and source. Built by PostgreSQL as json (its keys in order_dict's
+# order; numbers, dates and text as order_dict writes them; instants converted below).
+_RELATED_SQL = """
+    SELECT
+        (SELECT code FROM orders_servicelevel WHERE id = o.service_level_id),
+        (SELECT name FROM orders_apiclient WHERE id = o.source_client_id),
+        (SELECT {username} FROM {users} WHERE id = o.source_user_id),
+        (SELECT json_agg(json_build_object(
+                'line_no', l.line_no, 'sequence', g.sequence, 'sku', l.sku, 'description', l.description,
+                'quantity', l.quantity, 'weight_kg', l.weight_kg, 'cube_m3', l.cube_m3, 'stock_location', sl.code,
+                'on_hand_date', l.on_hand_date, 'delivery_method', dm.code, 'assembly_minutes', l.assembly_minutes,
+                'notes', l.notes, 'delivered_quantity', l.delivered_quantity) ORDER BY l.line_no)
+            FROM orders_orderline l
+            JOIN orders_ordergroup g ON g.id = l.group_id
+            JOIN orders_stocklocation sl ON sl.id = l.stock_location_id
+            JOIN orders_deliverymethod dm ON dm.id = l.delivery_method_id
+            WHERE l.order_id = o.id),
+        (SELECT json_agg(json_build_object(
+                'reference', m.reference, 'order_no', o.order_no, 'from_location', fl.code, 'to_location', tl.code,
+                'status', m.status, 'ship_date', m.ship_date, 'due_date', m.due_date, 'version', m.version,
+                'lines', COALESCE((
+                    SELECT json_agg(json_build_object('line_no', ml.line_no, 'sku', ml.sku, 'quantity', ml.quantity)
+                                    ORDER BY ml.line_no, ml.id)
+                    FROM orders_stockmovementline ml WHERE ml.movement_id = m.id), '[]'::json),
+                'created_at', m.created_at, 'updated_at', m.updated_at) ORDER BY m.id)
+            FROM orders_stockmovement m
+            JOIN orders_stocklocation fl ON fl.id = m.from_location_id
+            JOIN orders_stocklocation tl ON tl.id = m.to_location_id
+            WHERE m.order_id = o.id)
+    FROM orders_order o WHERE o.id = %s
+"""
+
+
+def read_related(order):
+    """What `order_dict_with` needs besides the order and its groups: {"lines", "movements",
+    "service_level", "source"}. One statement on PostgreSQL; elsewhere the page renderer's reads."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from .models import StatusChange, actor_label
+
+    if connection.vendor != "postgresql":
+        _, lines_of, movements_of = _related_of([order.pk], {order.pk: order.order_no})
+        return {
+            "lines": lines_of.get(order.pk, []),
+            "movements": movements_of.get(order.pk, []),
+            "service_level": _code(order.service_level),
+            "source": order.source,
+        }
+    users = get_user_model()
+    username = users._meta.get_field(users.USERNAME_FIELD).column
+    sql = _RELATED_SQL.format(username=connection.ops.quote_name(username), users=users._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [order.pk])
+        service_level, client, user, lines, movements = cursor.fetchone()
+    if client is not None:
+        source = actor_label(StatusChange.ActorKind.API_CLIENT, client)
+    elif user is not None:
+        source = actor_label(StatusChange.ActorKind.USER, user)
+    else:
+        source = actor_label(StatusChange.ActorKind.SYSTEM)
+    lines, movements = lines or [], movements or []
+    for line in lines:
+        line["weight_kg"], line["cube_m3"] = _number(line["weight_kg"]), _number(line["cube_m3"])
+    instant = _instants()
+    for movement in movements:
+        for key in ("created_at", "updated_at"):
+            movement[key] = instant(datetime.fromisoformat(movement[key]))
+    return {"lines": lines, "movements": movements, "service_level": service_level, "source": source}
 
 
 def history_dicts(order):

@@ -79,17 +79,28 @@ LINE_FIELDS = (
 )
 NEW_LINE_REQUIRED = ("sku", "quantity", "stock_location", "delivery_method")
 GROUP_FIELDS = ("group_type", *PLAN_FIELDS)
+# What a status move (plan, start, complete, fail) may change on the order and on its groups.
+ORDER_STATUS_FIELDS = ("status", "status_changed_at", "version", "updated_at", "failure_reason", "attempt_count", "pod")
+GROUP_STATUS_FIELDS = ("status", "status_changed_at", "plan")
 
 
 class _Change:
-    """What one service call did to one order: collected, then written out by `_finish`."""
+    """What one service call did to one order: collected, then written out by `_finish`.
 
-    def __init__(self, order, actor):
+    A `deferred` change (the status moves: plan, start, complete, fail) keeps its groups' new
+    statuses and its history rows here instead of writing each at once; `_finish` writes them with
+    the order and its events (one statement on PostgreSQL)."""
+
+    def __init__(self, order, actor, *, deferred=False):
         self.order = order
         self.actor = actor
         self.dirty = False
         self.order_types = []
         self.movement_events = []
+        self.deferred = deferred
+        self.legs = []  # every group of the order, as a status move read them
+        self.groups = []  # deferred: the groups changed
+        self.history = []  # deferred: StatusChange rows
 
     def order_event(self, event_type):
         self.dirty = True
@@ -99,6 +110,28 @@ class _Change:
     def movement_event(self, event_type, movement):
         self.dirty = True
         self.movement_events.append((event_type, movement))
+
+    def save_group(self, group):
+        """Keep a group's status, status_changed_at and plan: now, or with the rest in `_finish`."""
+        if not self.deferred:
+            group.save(update_fields=GROUP_STATUS_FIELDS)
+        elif all(g is not group for g in self.groups):
+            self.groups.append(group)
+
+    def note(self, actor, *, previous, **fields):
+        """A status history row: written now, or with the rest in `_finish`."""
+        if not self.deferred:
+            _history(self.order, actor, previous=previous, **fields)
+            return
+        row = StatusChange(
+            order=self.order,
+            previous_status=previous,
+            actor_kind=actor.kind,
+            actor_label=actor.label[:150],
+            at=timezone.now(),
+            **fields,
+        )
+        self.history.append(row)
 
 
 def _lock(order, expected_version=None):
@@ -140,17 +173,9 @@ def _set_group_status(change, group, target, *, note, actor=None, occurred_at=No
     previous = group.status
     group.status = target
     group.status_changed_at = timezone.now()
-    group.save(update_fields=["status", "status_changed_at", "plan"])
+    change.save_group(group)
     if change.order.is_multi:
-        _history(
-            change.order,
-            actor or change.actor,
-            subject="group",
-            previous=previous,
-            status=target,
-            note=note,
-            group=group,
-        )
+        change.note(actor or change.actor, subject="group", previous=previous, status=target, note=note, group=group)
     change.dirty = True
 
 
@@ -163,7 +188,7 @@ def _sync_order_status(change, groups, *, note, actor=None):
     previous = order.status
     order.status = target
     order.status_changed_at = timezone.now()
-    _history(order, actor or change.actor, subject="order", previous=previous, status=target, note=note)
+    change.note(actor or change.actor, subject="order", previous=previous, status=target, note=note)
     for event_type in events.status_event_types(previous, target):
         change.order_event(event_type)
 
@@ -172,6 +197,8 @@ def _finish(change):
     """Raise the version, save the order and record its events, if anything changed."""
     if not change.dirty:
         return change.order
+    if change.deferred:
+        return _finish_status(change)
     order = change.order
     order.version += 1
     order.save()
@@ -884,23 +911,86 @@ def update_group(order, sequence, *, actor, fields, expected_version=None, on=No
 
 
 # --- Status: plan, start, complete, fail, cancel -----------------------------------------------
+#
+# The status moves the field sends (plan, start, complete, fail: the inbound webhooks and the office)
+# read and write as little as they can: the order and its groups are locked and read with one
+# statement, the change is decided in memory (`_Change(deferred=True)`), and `_finish_status`
+# reads the lines and movements the event shows once, renders the order once from what it holds,
+# and on PostgreSQL writes the order, its groups, the history and the events with one statement.
 
 
-def _legs_to_move(order, target, sequence):
-    """All the order's groups, and the ones this status change moves: the named leg, or every leg
+def _postgres():
+    return transaction.get_connection().vendor == "postgresql"
+
+
+_LOCK_LEGS_SQL = {}
+
+
+def _lock_legs_sql():
+    """The order and its groups, locked together (`FOR UPDATE OF` both: after waiting for another
+    writer, PostgreSQL re-reads the newest version of every locked row, so no group is read stale).
+    Every writer locks the order first, so this waits on the order before it holds any group."""
+    if not _LOCK_LEGS_SQL:
+        quote = transaction.get_connection().ops.quote_name
+        columns = [f"o.{quote(f.column)}" for f in Order._meta.concrete_fields]
+        columns += [f"g.{quote(f.column)}" for f in OrderGroup._meta.concrete_fields]
+        _LOCK_LEGS_SQL["sql"] = (
+            f"SELECT {', '.join(columns)} FROM {Order._meta.db_table} o "  # noqa: S608 - our own names only
+            f"JOIN {OrderGroup._meta.db_table} g ON g.order_id = o.id "
+            "WHERE o.order_no = %s ORDER BY g.sequence FOR UPDATE OF o, g"
+        )
+    return _LOCK_LEGS_SQL["sql"]
+
+
+def _from_row(model, values):
+    """A model instance from a row of all its concrete columns (as `Model.from_db`, with the
+    columns' converters: a jsonb column arrives as text)."""
+    connection = transaction.get_connection()
+    fields = model._meta.concrete_fields
+    values = [
+        f.from_db_value(v, None, connection) if v is not None and hasattr(f, "from_db_value") else v
+        for f, v in zip(fields, values, strict=True)
+    ]
+    return model.from_db(connection.alias, [f.attname for f in fields], values)
+
+
+def _lock_legs(order, expected_version=None):
+    """Lock and read an order (given as an Order or its order_no) and its groups, in sequence order;
+    refuse a stale expected version. One statement on PostgreSQL, two elsewhere."""
+    if not _postgres():
+        locked = _lock(order, expected_version)
+        return locked, list(OrderGroup.objects.filter(order=locked).order_by("sequence"))
+    order_no = order.order_no if isinstance(order, Order) else order
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(_lock_legs_sql(), [order_no])
+        rows = cursor.fetchall()
+    if not rows:
+        raise OrderError(f"There is no order {order_no}.", code="not_found")
+    width = len(Order._meta.concrete_fields)
+    locked = _from_row(Order, rows[0][:width])
+    check_version(locked, expected_version)
+    groups = []
+    for row in rows:
+        group = _from_row(OrderGroup, row[width:])
+        group.order = locked
+        groups.append(group)
+    return locked, groups
+
+
+def _legs_to_move(order, target, sequence, groups):
+    """The ones of the order's `groups` this status change moves: the named leg, or every leg
     (a multi order named as a whole moves the legs that can move; the rest keep their status)."""
-    groups = list(OrderGroup.objects.filter(order=order).order_by("sequence"))
     if sequence is not None:
         chosen = [g for g in groups if g.sequence == sequence]
         if not chosen:
             raise OrderError(f"Order {order.order_no} has no group {sequence}.", code="not_found")
-        return groups, chosen
+        return chosen
     if not order.is_multi:
-        return groups, groups
+        return groups
     movable = [g for g in groups if g.can_become(target)]
     if not movable:
         raise TransitionNotAllowed(order.status, target)
-    return groups, movable
+    return movable
 
 
 def _move_legs(change, groups, chosen, target, *, note, occurred_at):
@@ -913,30 +1003,110 @@ def _move_legs(change, groups, chosen, target, *, note, occurred_at):
     return _finish(change)
 
 
-@transaction.atomic
-def plan_order(order, *, actor, plan=None, sequence=None, occurred_at=None, expected_version=None, note=""):
-    """Put an order (or one leg) on a route: planned_date, route_ref, eta_from/eta_to, driver, vehicle."""
-    order = _lock(order, expected_version)
-    change = _Change(order, actor)
-    groups, chosen = _legs_to_move(order, S.PLANNED, sequence)
-    order.failure_reason = None
-    for group in chosen:
-        # A re-plan keeps the status, but a new route is still a change; the same plan again is a no-op.
-        replan = group.status == S.PLANNED and group.plan != (plan or {})
-        group.plan = plan or {}
-        if replan:
-            group.save(update_fields=["plan"])
-            change.order_event(E.ORDER_UPDATED)
-    return _move_legs(change, groups, chosen, S.PLANNED, note=note or "Planned.", occurred_at=occurred_at)
+def _finish_status(change):
+    """`_finish` for a status move: the version, then the order rendered once for its events from
+    the locked order and groups this change holds (the lines and movements read once, after its
+    own writes), then the order, groups, history and events written together."""
+    assert not change.movement_events, "a status move changes no movement"
+    order = change.order
+    order.version += 1
+    order.updated_at = timezone.now()
+    data = representation.order_dict_with(order, change.legs, representation.read_related(order))
+    rows = events.build_status(order, change.order_types, data)
+    if _postgres():
+        _write_status(change, rows)
+    else:
+        Order.objects.filter(pk=order.pk).update(**{f: getattr(order, f) for f in ORDER_STATUS_FIELDS})
+        for group in change.groups:
+            OrderGroup.objects.filter(pk=group.pk).update(**{f: getattr(group, f) for f in GROUP_STATUS_FIELDS})
+        StatusChange.objects.bulk_create(change.history)
+        OutboxEvent.objects.bulk_create(rows)
+    events.announce(rows)
+    return order
 
 
-@transaction.atomic
-def start_order(order, *, actor, sequence=None, occurred_at=None, expected_version=None, note=""):
+def _write_status(change, rows):
+    """UPDATE the order and its changed groups, INSERT the history and the events: one statement."""
+    connection = transaction.get_connection()
+    order = change.order
+    params = []
+
+    def prep(model, name, obj):
+        field = model._meta.get_field(name)
+        return field.get_db_prep_save(getattr(obj, field.attname), connection)
+
+    # Only our tables' and columns' names and placeholders: every value is a parameter.
+    sets = ", ".join(f"{Order._meta.get_field(f).column} = %s" for f in ORDER_STATUS_FIELDS)
+    params += [prep(Order, f, order) for f in ORDER_STATUS_FIELDS] + [order.pk]
+    parts = [f"o AS (UPDATE orders_order SET {sets} WHERE id = %s)"]  # noqa: S608
+    if change.groups:
+        values = ", ".join(["(%s::bigint, %s::text, %s::timestamptz, %s::jsonb)"] * len(change.groups))
+        for group in change.groups:
+            params += [group.pk, group.status, group.status_changed_at, prep(OrderGroup, "plan", group)]
+        parts.append(
+            "g AS (UPDATE orders_ordergroup t SET status = v.status, status_changed_at = v.at, plan = v.plan "  # noqa: S608
+            f"FROM (VALUES {values}) v(id, status, at, plan) WHERE t.id = v.id)"  # noqa: S608
+        )
+    if change.history:
+        columns = ("order_id", "subject", "group_id", "movement_id", "previous_status", "status", "at")
+        columns += ("actor_kind", "actor_label", "note")
+        values = ", ".join([f"({', '.join(['%s'] * len(columns))})"] * len(change.history))
+        for row in change.history:
+            params += [prep(StatusChange, c.removesuffix("_id"), row) for c in columns]
+        parts.append(f"h AS (INSERT INTO orders_statuschange ({', '.join(columns)}) VALUES {values})")  # noqa: S608
+    columns = ("type", "occurred_at", "order_id", "movement_id", "payload")
+    values = ", ".join(["(%s, %s, %s, %s, %s::jsonb)"] * len(rows)) if rows else ""
+    for row in rows:
+        params += [prep(OutboxEvent, c.removesuffix("_id"), row) for c in columns]
+    if rows:
+        parts.append(f"e AS (INSERT INTO orders_outboxevent ({', '.join(columns)}) VALUES {values} RETURNING id)")  # noqa: S608
+        select = "SELECT id FROM e ORDER BY id"
+    else:
+        select = "SELECT NULL"
+    with connection.cursor() as cursor:
+        cursor.execute("WITH " + ", ".join(parts) + " " + select, params)  # noqa: S608 - see above
+        ids = [r[0] for r in cursor.fetchall()] if rows else []
+    for row, pk in zip(rows, ids, strict=True):
+        row.pk = row.id = pk
+        row._state.adding, row._state.db = False, connection.alias
+
+
+def _status_change(order, actor, target, sequence, expected_version):
+    """Lock the order with its legs for a move to `target`: (change, groups, chosen legs)."""
+    order, groups = _lock_legs(order, expected_version)
+    chosen = _legs_to_move(order, target, sequence, groups)
+    change = _Change(order, actor, deferred=True)
+    change.legs = groups
+    return change, groups, chosen
+
+
+def plan_order(
+    order, *, actor, plan=None, sequence=None, occurred_at=None, expected_version=None, note="", savepoint=True
+):
+    """Put an order (or one leg) on a route: planned_date, route_ref, eta_from/eta_to, driver, vehicle.
+
+    Atomic, in a savepoint when called inside a transaction, as every status move here;
+    `savepoint=False` is for a caller that rolls its whole transaction back when this refuses (the
+    inbound webhooks: webhooks/inbound.py)."""
+    with transaction.atomic(savepoint=savepoint):
+        change, groups, chosen = _status_change(order, actor, S.PLANNED, sequence, expected_version)
+        change.order.failure_reason = None
+        for group in chosen:
+            # A re-plan keeps the status, but a new route is still a change; the same plan again is a no-op.
+            replan = group.status == S.PLANNED and group.plan != (plan or {})
+            group.plan = plan or {}
+            if replan:
+                change.save_group(group)
+                change.order_event(E.ORDER_UPDATED)
+        return _move_legs(change, groups, chosen, S.PLANNED, note=note or "Planned.", occurred_at=occurred_at)
+
+
+def start_order(order, *, actor, sequence=None, occurred_at=None, expected_version=None, note="", savepoint=True):
     """The driver is on the way or on site."""
-    order = _lock(order, expected_version)
-    groups, chosen = _legs_to_move(order, S.IN_PROGRESS, sequence)
-    change = _Change(order, actor)
-    return _move_legs(change, groups, chosen, S.IN_PROGRESS, note=note or "Driver on the way.", occurred_at=occurred_at)
+    with transaction.atomic(savepoint=savepoint):
+        change, groups, chosen = _status_change(order, actor, S.IN_PROGRESS, sequence, expected_version)
+        note = note or "Driver on the way."
+        return _move_legs(change, groups, chosen, S.IN_PROGRESS, note=note, occurred_at=occurred_at)
 
 
 def _record_delivery(order, chosen, pod, delivered_lines, *, whole):
@@ -965,37 +1135,46 @@ def _record_delivery(order, chosen, pod, delivered_lines, *, whole):
             line.save(update_fields=["delivered_quantity"])
 
 
-@transaction.atomic
 def complete_order(
-    order, *, actor, pod=None, delivered_lines=None, sequence=None, occurred_at=None, expected_version=None, note=""
+    order,
+    *,
+    actor,
+    pod=None,
+    delivered_lines=None,
+    sequence=None,
+    occurred_at=None,
+    expected_version=None,
+    note="",
+    savepoint=True,
 ):
     """Done, with proof of delivery; `delivered_lines` maps line_no to the quantity delivered.
 
     One call is one attempt, however many legs it completes.
     """
-    order = _lock(order, expected_version)
-    groups, chosen = _legs_to_move(order, S.COMPLETED, sequence)
-    change = _Change(order, actor)
-    order.attempt_count += 1
-    order.failure_reason = None
-    _record_delivery(order, chosen, pod, delivered_lines or {}, whole=sequence is None)
-    return _move_legs(change, groups, chosen, S.COMPLETED, note=note or "Delivered.", occurred_at=occurred_at)
+    with transaction.atomic(savepoint=savepoint):
+        change, groups, chosen = _status_change(order, actor, S.COMPLETED, sequence, expected_version)
+        order = change.order
+        order.attempt_count += 1
+        order.failure_reason = None
+        _record_delivery(order, chosen, pod, delivered_lines or {}, whole=sequence is None)
+        return _move_legs(change, groups, chosen, S.COMPLETED, note=note or "Delivered.", occurred_at=occurred_at)
 
 
-@transaction.atomic
-def fail_order(order, *, actor, reason_code, notes="", sequence=None, occurred_at=None, expected_version=None):
+def fail_order(
+    order, *, actor, reason_code, notes="", sequence=None, occurred_at=None, expected_version=None, savepoint=True
+):
     """Attempted and not done, with a failure reason; the order can be planned again."""
-    try:
-        reason = FailureReason.objects.active().get(code=reason_code)
-    except FailureReason.DoesNotExist:
-        raise InputError(("reason_code",), f"{reason_code!r} is not an active failure reason.")
-    order = _lock(order, expected_version)
-    groups, chosen = _legs_to_move(order, S.FAILED, sequence)
-    change = _Change(order, actor)
-    order.attempt_count += 1
-    order.failure_reason = reason
-    note = f"{reason.code}: {reason.description}" + (f" — {notes}" if notes else "")
-    return _move_legs(change, groups, chosen, S.FAILED, note=note, occurred_at=occurred_at)
+    with transaction.atomic(savepoint=savepoint):
+        try:
+            reason = FailureReason.objects.active().get(code=reason_code)
+        except FailureReason.DoesNotExist:
+            raise InputError(("reason_code",), f"{reason_code!r} is not an active failure reason.")
+        change, groups, chosen = _status_change(order, actor, S.FAILED, sequence, expected_version)
+        order = change.order
+        order.attempt_count += 1
+        order.failure_reason = reason
+        note = f"{reason.code}: {reason.description}" + (f" — {notes}" if notes else "")
+        return _move_legs(change, groups, chosen, S.FAILED, note=note, occurred_at=occurred_at)
 
 
 @transaction.atomic

@@ -214,6 +214,17 @@ class BadEvent(Exception):
         self.body = body
 
 
+# One instance of each shape, made once: DRF copies every declared field into each new serializer
+# instance (most of the cost of parsing an event); `run_validation` keeps no state on the instance.
+_SHAPES = {}
+
+
+def _shape(cls):
+    if cls not in _SHAPES:
+        _SHAPES[cls] = cls()
+    return _SHAPES[cls]
+
+
 def parse(body):
     """The event in a raw body, validated against the shape of its type, or BadEvent(400)."""
     try:
@@ -222,16 +233,18 @@ def parse(body):
         raise BadEvent(400, {"errors": {"non_field_errors": ["The body is not valid JSON."]}})
     if not isinstance(document, dict):
         raise BadEvent(400, {"errors": {"non_field_errors": ["The body must be a JSON object."]}})
-    envelope = Envelope(data=document)
-    if not envelope.is_valid():
-        errors = flatten(envelope.errors)
+    try:
+        envelope = _shape(Envelope).run_validation(document)
+    except serializers.ValidationError as exc:
+        errors = flatten(exc.detail)
         if "type" in errors and isinstance(document.get("type"), str):
             errors["type"] = [f"Unknown event type {document['type'][:64]!r}. Known: {', '.join(DATA_SHAPES)}."]
         raise BadEvent(400, {"errors": errors})
-    shape = DATA_SHAPES[envelope.validated_data["type"]](data=envelope.validated_data["data"])
-    if not shape.is_valid():
-        raise BadEvent(400, {"errors": flatten(shape.errors, "data")})
-    return Event(envelope.validated_data["type"], envelope.validated_data["timestamp"], dict(shape.validated_data))
+    try:
+        data = _shape(DATA_SHAPES[envelope["type"]]).run_validation(envelope["data"])
+    except serializers.ValidationError as exc:
+        raise BadEvent(400, {"errors": flatten(exc.detail, "data")})
+    return Event(envelope["type"], envelope["timestamp"], dict(data))
 
 
 # --- Applying -----------------------------------------------------------------------------------
@@ -288,10 +301,11 @@ def _plan(data):
 
 def apply(source, event):
     """Make the change the event describes, through orders/services.py. Returns a note of what was
-    done and the id of the order it changed."""
+    done and the id of the order it changed. The caller's transaction is rolled back whole when the
+    change is refused (no savepoint of the services' own)."""
     actor = Actor.for_inbound(source.name)
     data = event.data
-    target = {"sequence": data.get("sequence"), "occurred_at": event.timestamp}
+    target = {"sequence": data.get("sequence"), "occurred_at": event.timestamp, "savepoint": False}
     if event.type == ORDER_PLANNED:
         plan = _plan(data)
         note = f"Planned by {source.name}: route {plan['route_ref']} on {plan['planned_date']}."
@@ -336,31 +350,20 @@ def _order_of(event):
     return Order.objects.filter(order_no=event.data["order_no"]).values_list("pk", flat=True).first()
 
 
-def _process(source, body):
-    """Parse and apply one event; every refusal becomes an Outcome, never an exception. Returns the
-    event (or None), its result, the Outcome and the id of the order it changed or names."""
-    event = None
-    try:
-        event = parse(body)
-        with transaction.atomic():
-            note, order_id = apply(source, event)
-        return event, InboundEvent.Result.APPLIED, Outcome(200, {"result": "applied", "reason": note}), order_id
-    except BadEvent as exc:
-        return event, InboundEvent.Result.REJECTED, Outcome(exc.status, exc.body), _order_of(event)
-    except DjangoValidationError as exc:
+def _refusal(exc):
+    """The result and Outcome of a refused event (a refusal from `apply`)."""
+    if isinstance(exc, DjangoValidationError):
         errors = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         errors = {f"data.{key}": [str(m) for m in messages] for key, messages in errors.items()}
-        return event, InboundEvent.Result.REJECTED, Outcome(400, {"errors": errors}), _order_of(event)
-    except OrderError as exc:
+        return InboundEvent.Result.REJECTED, Outcome(400, {"errors": errors})
+    if isinstance(exc, OrderError):
         if exc.code == "not_found":
-            return event, InboundEvent.Result.REJECTED, Outcome(404, {"detail": exc.message}), _order_of(event)
+            return InboundEvent.Result.REJECTED, Outcome(404, {"detail": exc.message})
         # Stale, or not allowed from the current status: understood, and deliberately not applied.
-        outcome = Outcome(200, {"result": "ignored", "reason": exc.message})
-        return event, InboundEvent.Result.IGNORED, outcome, _order_of(event)
-    except DatabaseError:
-        # A value the database refuses (out of range); the savepoint above undid the change.
-        body = {"errors": {"data": ["A value is out of range or not valid for its field."]}}
-        return event, InboundEvent.Result.REJECTED, Outcome(400, body), _order_of(event)
+        return InboundEvent.Result.IGNORED, Outcome(200, {"result": "ignored", "reason": exc.message})
+    # A value the database refuses (out of range): the whole transaction was rolled back.
+    body = {"errors": {"data": ["A value is out of range or not valid for its field."]}}
+    return InboundEvent.Result.REJECTED, Outcome(400, body)
 
 
 # The event's row, first of all: a copy of a webhook-id already stored inserts nothing (and, while
@@ -372,55 +375,98 @@ _CLAIM_SQL = """
     ON CONFLICT (source_id, webhook_id) DO NOTHING
     RETURNING id
 """
-_RECORDED = ["event_type", "result", "response_status", "reason", "order"]
+_RECORD_SQL = """
+    UPDATE webhooks_inboundevent
+    SET event_type = %s, result = %s, response_status = %s, reason = %s, order_id = %s, sent_at = %s, body = %s
+    WHERE id = %s
+"""
+
+
+def _claim(source, webhook_id, sent_at, text):
+    """Take (source, webhook-id) for this request, inside its transaction: the id of the event's row,
+    or the Outcome `duplicate` when a copy was received before and not rejected. A rejected event
+    may be sent again under the same id, and is tried again: the order may exist by now."""
+    ops = connection.ops
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CLAIM_SQL,
+            [
+                source.pk,
+                webhook_id,
+                ops.adapt_datetimefield_value(sent_at),
+                ops.adapt_datetimefield_value(timezone.now()),
+                text,
+                InboundEvent.Result.REJECTED,
+            ],
+        )
+        row = cursor.fetchone()
+    if row is not None:
+        return row[0], None
+    record = InboundEvent.objects.select_for_update().get(source=source, webhook_id=webhook_id)
+    if record.result == InboundEvent.Result.REJECTED:
+        return record.pk, None
+    InboundEvent.objects.filter(pk=record.pk).update(duplicates=F("duplicates") + 1)
+    reason = (
+        f"webhook-id {webhook_id} was received at {timezone.localtime(record.received_at).isoformat()} "
+        f"and {record.result} then."
+    )
+    return None, Outcome(200, {"result": "duplicate", "reason": reason})
+
+
+def _record(pk, event_type, result, outcome, order_id, sent_at, text):
+    reason = outcome.body.get("reason") or json.dumps(outcome.body.get("errors") or outcome.body)[:2000]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _RECORD_SQL,
+            [
+                event_type,
+                result,
+                outcome.status,
+                reason,
+                order_id,
+                connection.ops.adapt_datetimefield_value(sent_at),
+                text,
+                pk,
+            ],
+        )
+
+
+# What `apply` refuses: answered 4xx (or `ignored`), recorded, and nothing changed.
+REFUSALS = (OrderError, DjangoValidationError, DatabaseError)
 
 
 def receive(source, webhook_id, sent_at, body):
     """Store and apply one verified event, at most once per (source, webhook-id).
 
-    The event row is inserted first: a concurrent copy of the same webhook-id waits on the unique
-    index until the first commits, then finds it and answers `duplicate`. An event that was
-    rejected (bad body, unknown order) may be sent again under the same id, and is tried again:
-    the order may exist by now.
+    The event is claimed and applied in one transaction: the row is inserted first (a concurrent
+    copy of the same webhook-id waits on the unique index until the first commits, then finds it
+    and answers `duplicate`), the change is made, the row is completed. A refused change rolls the
+    whole transaction back; the refusal is then recorded under the same claim in a transaction of
+    its own (a bad body is never applied, so it goes there at once).
     """
     text = body.decode("utf-8", errors="replace")
-    ops = connection.ops
+    try:
+        event = parse(body)
+    except BadEvent as exc:
+        event, result, outcome = None, InboundEvent.Result.REJECTED, Outcome(exc.status, exc.body)
+    else:
+        try:
+            with transaction.atomic():
+                pk, duplicate = _claim(source, webhook_id, sent_at, text)
+                if duplicate:
+                    return duplicate
+                note, order_id = apply(source, event)
+                outcome = Outcome(200, {"result": "applied", "reason": note})
+                _record(pk, event.type, InboundEvent.Result.APPLIED, outcome, order_id, sent_at, text)
+            return outcome
+        except REFUSALS as exc:
+            result, outcome = _refusal(exc)
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _CLAIM_SQL,
-                [
-                    source.pk,
-                    webhook_id,
-                    ops.adapt_datetimefield_value(sent_at),
-                    ops.adapt_datetimefield_value(timezone.now()),
-                    text,
-                    InboundEvent.Result.REJECTED,
-                ],
-            )
-            row = cursor.fetchone()
-        if row is not None:
-            record = InboundEvent(pk=row[0], source=source, webhook_id=webhook_id)
-            fields = _RECORDED
-        else:
-            record = InboundEvent.objects.select_for_update().get(source=source, webhook_id=webhook_id)
-            if record.result != InboundEvent.Result.REJECTED:
-                InboundEvent.objects.filter(pk=record.pk).update(duplicates=F("duplicates") + 1)
-                reason = (
-                    f"webhook-id {webhook_id} was received at {timezone.localtime(record.received_at).isoformat()} "
-                    f"and {record.result} then."
-                )
-                return Outcome(200, {"result": "duplicate", "reason": reason})
-            record.sent_at = sent_at
-            record.body = text
-            fields = [*_RECORDED, "sent_at", "body"]
-        event, result, outcome, order_id = _process(source, body)
-        record.event_type = event.type if event else _type_of(body)
-        record.result = result
-        record.response_status = outcome.status
-        record.reason = outcome.body.get("reason") or json.dumps(outcome.body.get("errors") or outcome.body)[:2000]
-        record.order_id = order_id
-        record.save(update_fields=fields)
+        pk, duplicate = _claim(source, webhook_id, sent_at, text)
+        if duplicate:
+            return duplicate
+        event_type = event.type if event else _type_of(body)
+        _record(pk, event_type, result, outcome, _order_of(event), sent_at, text)
     return outcome
 
 

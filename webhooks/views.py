@@ -30,7 +30,7 @@ def inbound_event(request, source):
 
     # An unknown or inactive source is checked against a secret nobody holds, so it gets exactly the
     # 401 a bad signature gets: which names exist is nothing to tell a caller who cannot sign.
-    source_obj = InboundSource.objects.filter(name=source[:50], active=True).first()
+    source_obj = InboundSource.active_named(source[:50])
     secret = source_obj.secret if source_obj else InboundSource().set_new_secret()
     try:
         webhook_id, sent_at = inbound.verify(secret, request.headers, body)

@@ -9,11 +9,11 @@ import pytest
 
 from orders.models import Order
 
-# The source; SAVEPOINT; the event's row (INSERT … ON CONFLICT DO NOTHING); SAVEPOINT ×2 (ours and the
-# service's); plan_order: the order FOR UPDATE, its groups, UPDATE group, history, UPDATE order, the
-# order's lines, groups and movements for its JSON, the outbox row; RELEASE ×2; UPDATE the event's row;
-# RELEASE.
-PLANNED_STATEMENTS = 18
+# The source; SAVEPOINT (BEGIN in production); the event's row (INSERT … ON CONFLICT DO NOTHING);
+# plan_order: the order and its groups FOR UPDATE, the order's lines and movements for its JSON, then
+# one statement updating the order and its group and inserting the history and the outbox rows; UPDATE
+# the event's row; RELEASE (COMMIT). Was 18.
+PLANNED_STATEMENTS = 8
 # The source; SAVEPOINT; the INSERT that finds the id taken; the row FOR UPDATE; duplicates + 1; RELEASE.
 DUPLICATE_STATEMENTS = 6
 
