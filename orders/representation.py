@@ -210,6 +210,12 @@ _RELATED_SQL = """
 """
 
 
+def _postgres():
+    from django.db import connection
+
+    return connection.vendor == "postgresql"
+
+
 def read_related(order):
     """What `order_dict_with` needs besides the order and its groups: {"lines", "movements",
     "service_level", "source"}. One statement on PostgreSQL; elsewhere the page renderer's reads."""
@@ -218,7 +224,7 @@ def read_related(order):
 
     from .models import StatusChange, actor_label
 
-    if connection.vendor != "postgresql":
+    if not _postgres():
         _, lines_of, movements_of = _related_of([order.pk], {order.pk: order.order_no})
         return {
             "lines": lines_of.get(order.pk, []),
