@@ -75,7 +75,9 @@ def parse_args(argv):
     parser.add_argument("--out", default="", help="JSON result file (default var/bench/bench-<time>.json)")
     parser.add_argument("--import-orders", type=int, default=500, help="orders (2 rows each) per CSV import")
     parser.add_argument("--webhook-events", type=int, default=200, help="order.created events per fan-out trial")
-    parser.add_argument("--inbound-events", type=int, default=200, help="inbound events per trial")
+    parser.add_argument(
+        "--inbound-events", type=int, default=1000, help="inbound events per trial (the same orders, set back to ready)"
+    )
     parser.add_argument("--celery-concurrency", type=int, default=2, help="Celery worker processes (default 2)")
     parser.add_argument("--probe-requests", type=int, default=20, help="requests per in-process probe (default 20)")
     parser.add_argument("--no-profile", action="store_true", help="skip the in-process cProfile of the create path")

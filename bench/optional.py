@@ -445,17 +445,55 @@ def _measure_inbound(context, figure):
     secret = context.manage(context.env, "create_inbound_source", "bench").split()[-1]
     signer = Webhook(secret)
     count = context.args.inbound_events
-    with psycopg.connect(context.args.database_url) as conn:
-        ready = [
+    # `count` orders with their stock at the depot (ready, then planned ones if there are too few
+    # ready), set back to ready before each trial and restored as they were at the end: every trial
+    # plans the same orders, so the trials and the event count do not depend on the table's size.
+    with psycopg.connect(context.args.database_url, autocommit=True) as conn:
+        ids = [
             r[0]
             for r in conn.execute(
-                "SELECT order_no FROM orders_order WHERE status = 'ready' AND order_no LIKE 'BN-%%'"
-                " ORDER BY id LIMIT %s",
-                [count * context.args.trials],
+                "SELECT id FROM orders_order WHERE status IN ('ready', 'planned') AND order_type <> 'multi'"
+                " AND order_no LIKE 'BN-%%' ORDER BY status = 'ready' DESC, id LIMIT %s",
+                [count],
             )
         ]
-    if len(ready) < count * context.args.trials:
-        raise RuntimeError(f"only {len(ready)} ready orders to plan; load more with --orders")
+        if len(ids) < count:
+            raise RuntimeError(f"only {len(ids)} ready or planned orders to plan; load more with --orders")
+        conn.execute(
+            "CREATE TEMP TABLE bench_inbound_saved AS SELECT g.id, g.status, g.status_changed_at, g.plan,"
+            " o.status AS order_status, o.status_changed_at AS order_changed_at"
+            " FROM orders_ordergroup g JOIN orders_order o ON o.id = g.order_id WHERE o.id = ANY(%s)",
+            [ids],
+        )
+        ready = [r[0] for r in conn.execute("SELECT order_no FROM orders_order WHERE id = ANY(%s) ORDER BY id", [ids])]
+
+        def reset():
+            conn.execute(
+                "UPDATE orders_ordergroup SET status = 'ready', plan = NULL,"
+                " status_changed_at = now() - interval '1 hour' WHERE order_id = ANY(%s)",
+                [ids],
+            )
+            conn.execute(
+                "UPDATE orders_order SET status = 'ready', status_changed_at = now() - interval '1 hour'"
+                " WHERE id = ANY(%s)",
+                [ids],
+            )
+
+        try:
+            _send_inbound(context, figure, signer, ready, reset)
+        finally:
+            conn.execute(
+                "UPDATE orders_ordergroup g SET status = s.status, status_changed_at = s.status_changed_at,"
+                " plan = s.plan FROM bench_inbound_saved s WHERE g.id = s.id"
+            )
+            conn.execute(
+                "UPDATE orders_order o SET status = s.order_status, status_changed_at = s.order_changed_at"
+                " FROM bench_inbound_saved s JOIN orders_ordergroup g ON g.id = s.id WHERE o.id = g.order_id"
+            )
+
+
+def _send_inbound(context, figure, signer, ready, reset):
+    """Each trial: the orders set back to ready, then one `order.planned` each from 8 senders."""
     host, port = context.product.base.split("//")[1].split(":")
     local = threading.local()
 
@@ -482,8 +520,9 @@ def _measure_inbound(context, figure):
         answer = response.read()
         return response.status, answer
 
-    for trial in range(context.args.trials):
-        batch = ready[trial * count : (trial + 1) * count]
+    for _ in range(context.args.trials):
+        reset()
+        batch = ready
         started = time.perf_counter()
         with ThreadPoolExecutor(context.args.connections) as pool:
             results = list(pool.map(send, batch))
