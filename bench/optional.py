@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -480,7 +481,7 @@ def _measure_inbound(context, figure):
             )
 
         try:
-            _send_inbound(context, figure, signer, ready, reset)
+            return _send_inbound(context, figure, signer, ready, reset)
         finally:
             conn.execute(
                 "UPDATE orders_ordergroup g SET status = s.status, status_changed_at = s.status_changed_at,"
@@ -520,18 +521,34 @@ def _send_inbound(context, figure, signer, ready, reset):
         answer = response.read()
         return response.status, answer
 
+    # The web workers' CPU time over the run as well: events per CPU-second of gunicorn is what two
+    # workers with a core each would do, whatever else shares this machine's cores.
+    cpu = Figure("inbound events per web worker CPU-second", "events/CPU-s")
+    web = [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit() and _is_gunicorn_on(e.name, port)]
     for _ in range(context.args.trials):
         reset()
         batch = ready
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), sum(servers.cpu_seconds(pid) for pid in web)
         with ThreadPoolExecutor(context.args.connections) as pool:
             results = list(pool.map(send, batch))
         seconds = time.perf_counter() - started
+        used = sum(servers.cpu_seconds(pid) for pid in web) - cpu_before
+        if used > 0:
+            cpu.samples.append(len(batch) / used)
         applied = sum(1 for status, answer in results if status == 200 and b'"applied"' in answer)
         if applied < len(batch):
             bad = [r for r in results if not (r[0] == 200 and b'"applied"' in r[1])][:3]
             raise RuntimeError(f"{len(batch) - applied} of {len(batch)} events not applied: {bad}")
         figure.samples.append(applied / seconds)
+    return [cpu]
+
+
+def _is_gunicorn_on(pid, port):
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return any(b"gunicorn" in part for part in command) and f"127.0.0.1:{port}".encode() in command
 
 
 # (group for --only, figure, unit, target, detect, measure)
