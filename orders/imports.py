@@ -381,6 +381,8 @@ class RowReader:
     def __init__(self, positions, codes):
         self.positions = positions
         self.width = max(positions.values()) + 1
+        # (column, position, reader or None) in the header's order, worked out once per job.
+        self.plan = [(column, position, READERS.get(column)) for column, position in positions.items()]
         self.codes = codes
         self.default_stock = settings.IMPORT_DEFAULT_STOCK_LOCATION
         self.default_fleet = settings.IMPORT_DEFAULT_DELIVERY_METHOD
@@ -397,11 +399,14 @@ class RowReader:
                     "a value holding a comma must be in double quotes.",
                 )
             )
-        for column, position in self.positions.items():
-            text = cells[position].strip() if position < len(cells) else ""
-            reader = READERS.get(column)
-            if reader is None or (text == "" and column != "Assembly"):
-                values[column] = text if reader is None else None
+        count = len(cells)
+        for column, position, reader in self.plan:
+            text = cells[position].strip() if position < count else ""
+            if reader is None:
+                values[column] = text
+                continue
+            if text == "" and column != "Assembly":
+                values[column] = None
                 continue
             try:
                 values[column] = reader(text)

@@ -417,6 +417,10 @@ def _build(*, actor, fields, lines=None, groups=None, on=None, prepared=None):
 
     header = {f: fields[f] for f in HEADER_FIELDS if f in fields}
     header.update(_clean_address(fields))
+    # The columns' default (timezone.localdate) once per order rather than once per row.
+    today = timezone.localdate()
+    if "order_date" not in header:
+        header["order_date"] = today
     order = _new(
         Order,
         order_no=order_no,
@@ -439,7 +443,13 @@ def _build(*, actor, fields, lines=None, groups=None, on=None, prepared=None):
         for spec in group_specs
     ]
     lines_made = [
-        _new(OrderLine, order=order, group=group, **{f: line[f] for f in ("line_no", *LINE_FIELDS) if f in line})
+        _new(
+            OrderLine,
+            order=order,
+            group=group,
+            on_hand_date=line.get("on_hand_date", today),
+            **{f: line[f] for f in ("line_no", *LINE_FIELDS) if f in line and f != "on_hand_date"},
+        )
         for group, spec in zip(groups_made, group_specs, strict=True)
         for line in spec.get("lines") or []
     ]
