@@ -332,14 +332,20 @@ def _check_line_numbers(line_specs, *, field="lines"):
 _TYPED_FIELDS = (models.DateField, models.TimeField, models.DecimalField)
 
 
+_TYPED = {}
+
+
 def _as_stored(obj):
     """Dates, times and decimals given as text (pages, imports, tests) as the column returns them, so
     the order rendered from memory is the order a later read renders."""
-    for f in obj._meta.concrete_fields:
-        if isinstance(f, _TYPED_FIELDS) and not f.is_relation:
-            value = getattr(obj, f.attname)
-            if isinstance(value, (str, float, int)) and not isinstance(value, bool):
-                setattr(obj, f.attname, f.to_python(value))
+    model = type(obj)
+    if model not in _TYPED:
+        _TYPED[model] = [f for f in model._meta.concrete_fields if isinstance(f, _TYPED_FIELDS) and not f.is_relation]
+    values = obj.__dict__
+    for f in _TYPED[model]:
+        value = values[f.attname]
+        if isinstance(value, (str, float, int)) and not isinstance(value, bool):
+            values[f.attname] = f.to_python(value)
 
 
 _BLUEPRINTS = {}
@@ -399,7 +405,7 @@ def _build(*, actor, fields, lines=None, groups=None, on=None, prepared=None):
     and movement ids a caller has read already for this and other orders.
 
     Everything is decided in memory first (the trunking rule for lines that have no movements yet,
-    the legs' and the order's status), then each table gets one INSERT: order, groups, lines,
+    the legs' and the order's status), then `_write` inserts it all: order, groups, lines,
     movements, movement lines, history, outbox. Nothing written is read back.
     """
     order_no = fields["order_no"]
@@ -727,20 +733,20 @@ def _copy_together(news, movement_lines, history, outbox):
     for model, objs in rows.items():
         for obj, pk in zip(objs, ids.get(model, ()), strict=True):
             _set(obj, "id", pk)
-    for group in groups:
-        _set(group, "order_id", group.order.pk)
-    for line in lines:
-        _set(line, "order_id", line.order.pk)
-        _set(line, "group_id", line.group.pk)
-    for movement in movements:
-        _set(movement, "order_id", movement.order.pk)
-    for ml in movement_lines:
-        _set(ml, "movement_id", ml.movement.pk)
-        _set(ml, "order_line_id", ml.order_line.pk)
-    for row in history:
-        _set(row, "order_id", row.order.pk)
-        if row.movement is not None:
-            _set(row, "movement_id", row.movement.pk)
+    # Each foreign key from the related object the row holds (Django's cache of it, as bulk_create reads it).
+    for objs, keys in (
+        (groups, ("order",)),
+        (lines, ("order", "group")),
+        (movements, ("order",)),
+        (movement_lines, ("movement", "order_line")),
+        (history, ("order", "movement")),
+    ):
+        for obj in objs:
+            cached = obj._state.fields_cache
+            for key in keys:
+                related = cached.get(key)
+                if related is not None:
+                    obj.__dict__[f"{key}_id"] = related.pk
     for row in outbox:
         if row.order_id is None:
             row.order = _event_order(row)
@@ -857,7 +863,7 @@ def create_order(*, actor, fields, lines=None, groups=None, on=None, prepared=No
     and movement ids a caller has read already for this and other orders.
 
     Everything is decided in memory first (the trunking rule for lines that have no movements yet,
-    the legs' and the order's status), then each table gets one INSERT: order, groups, lines,
+    the legs' and the order's status), then `_write` inserts it all: order, groups, lines,
     movements, movement lines, history, outbox. Nothing written is read back.
 
     Atomic, in a savepoint when called inside a transaction; `savepoint=False` is for a caller that
@@ -886,7 +892,8 @@ def create_orders(*, actor, orders, on=None, prepared=None):
     `orders` are (fields, lines, groups) triples as `create_order` takes them. Returns one outcome
     per order, in the order given: the Order created, or the refusal (one of CREATE_REFUSALS). Every
     order is built and checked first; numbers already taken (in the database or earlier in the same
-    request) are found with one query; the rest are inserted with one INSERT per table. Should that
+    request) are found with one query; the rest are inserted together (`_write`: on PostgreSQL their
+    ids in one statement, then one COPY per table; elsewhere one bulk_create per table). Should that
     insert fail (a number taken meanwhile, a value the database refuses), it is rolled back and the
     orders are created one by one, each in its own savepoint, so each still gets its own answer.
     """
