@@ -248,7 +248,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["orders.api.auth.HasScopes"],
     "DEFAULT_THROTTLE_CLASSES": ["orders.api.auth.ApiClientRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_client": API_RATE_LIMIT},
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["orders.api.renderers.JSONRenderer"],  # DRF's bytes, made by orjson
     "DEFAULT_PARSER_CLASSES": ["orders.api.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "orders.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "orders.api.errors.exception_handler",
