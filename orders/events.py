@@ -11,7 +11,8 @@ from django.utils import timezone
 from .models import OutboxEvent
 from .representation import movement_dict, order_dict
 
-# Sent after commit with `event_ids`: the ids of the OutboxEvent rows just recorded.
+# Sent after commit with `event_ids`, the ids of the OutboxEvent rows just recorded, and `event_types`,
+# the distinct types among them.
 event_recorded = Signal()
 
 ORDER_STATUS_EVENTS = {
@@ -56,10 +57,14 @@ def build_many(changes):
 
 
 def announce(rows):
-    """Send `event_recorded` with the saved rows' ids once the transaction commits."""
+    """Send `event_recorded` with the saved rows' ids (and their types, so a listener can tell
+    whether anyone wants them without reading the rows) once the transaction commits."""
     ids = [row.pk for row in rows]
     if ids:
-        transaction.on_commit(lambda: event_recorded.send(sender=OutboxEvent, event_ids=ids), robust=True)
+        types = sorted({str(row.type) for row in rows})
+        transaction.on_commit(
+            lambda: event_recorded.send(sender=OutboxEvent, event_ids=ids, event_types=types), robust=True
+        )
 
 
 def _rows(order, order_types, movement_events, now):

@@ -11,6 +11,14 @@ CPU of 200 creates and lists was the same, measured), and the worker stays at ~9
 only the young generations is not enough: a bulk request's objects live long enough to reach the
 old one, and workers grew to 200 MiB in the bench. Requests made by Django's test client are not
 WSGI requests (their sender is not WSGIHandler) and are left alone.
+
+What the first requests build lazily (modules imported on first use, compiled regexes, DRF's and
+Celery's objects made once) is live but not frozen, and each per-request collection traversed it:
+~16,000 objects after the first create made every collection 7–30 ms on the bench machine (36 % of
+a web worker's samples under the create load, py-spy), where the request's own garbage takes
+0.1–0.2 ms. So when more than REFREEZE_OVER objects survive a collection (live, by definition),
+they are frozen as well. Frozen objects are still freed by reference counting; only a cycle among
+them would stay, so a process freezes at most REFREEZES times (the first requests of each kind).
 """
 
 import gc
@@ -33,8 +41,17 @@ def _load_and_freeze():
     gc.freeze()
 
 
+REFREEZE_OVER = 1000
+REFREEZES = 20
+_refreezes = 0
+
+
 def _collect_request_garbage(**kwargs):
+    global _refreezes
     gc.collect()
+    if _refreezes < REFREEZES and len(gc.get_objects()) > REFREEZE_OVER:
+        gc.freeze()
+        _refreezes += 1
 
 
 _load_and_freeze()
