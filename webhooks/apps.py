@@ -6,9 +6,9 @@ class WebhooksConfig(AppConfig):
     verbose_name = "Webhooks"
 
     def ready(self):
-        from orders.events import event_recorded
-
         from django.db.models.signals import post_delete, post_save
+
+        from orders.events import event_recorded
 
         from .models import Subscription
         from .receivers import forget_wanted_types, on_event_recorded
