@@ -8,6 +8,7 @@ nothing more. Codes that are malformed or unknown are simply not found: the fiel
 with its usual message.
 """
 
+import functools
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -100,6 +101,53 @@ def _instance(model, row):
     return model.from_db(connection.alias, [f.attname for f in fields], values)
 
 
+@functools.cache
+def _prepared_class():
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class PreparedCursor(ServerBindingCursor):
+        def execute(self, query, params=None, *, prepare=None, binary=None):
+            return super().execute(query, params, prepare=True, binary=binary)
+
+    return PreparedCursor
+
+
+def _prepared_cursor():
+    """A cursor of Django's (logged, counted, errors translated as for any other) whose statements are
+    bound on the server and prepared: PostgreSQL plans each once per connection, not on every call.
+    Django turns psycopg's automatic preparing off (`prepare_threshold=None`, for connection poolers
+    that cannot keep prepared statements); this asks for it explicitly, for these statements only,
+    and psycopg keeps them per connection (at most `prepared_max`) and forgets any that failed."""
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    pgconn = connection.connection
+    if pgconn.prepare_threshold is None:
+        # Explicit `prepare=True` only: no statement of a ServerBindingCursor is prepared unasked.
+        pgconn.prepare_threshold = 2**31 - 1
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        raw = _prepared_class()(pgconn)
+    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+
+
+def _load_portable(levels, locations, methods):
+    """`load` for SQLite (bin/run's database): the named codes by the ORM; the lanes and movement
+    ids are left to the trunking step, which reads them itself (`trunking.plan_new`)."""
+    return Loaded(
+        tables={
+            ServiceLevel: CodeTable(ServiceLevel, {s.code: s for s in ServiceLevel.objects.filter(code__in=levels)}),
+            StockLocation: CodeTable(
+                StockLocation, {s.code: s for s in StockLocation.objects.filter(code__in=locations)}
+            ),
+            DeliveryMethod: CodeTable(
+                DeliveryMethod,
+                {d.code: d for d in DeliveryMethod.objects.filter(code__in=methods).select_related("depot")},
+            ),
+        },
+        prepared=Prepared(),
+    )
+
+
 def load(items):
     """Read the reference data, lanes and movement ids the orders `items` (raw request bodies) need."""
     levels, locations, methods, pairs = _named(items)
@@ -109,16 +157,21 @@ def load(items):
         # code field answers "unknown" or its type error rather than finding no table.
         loaded.tables = {model: CodeTable(model, {}) for model in (ServiceLevel, StockLocation, DeliveryMethod)}
         return loaded
+    if connection.vendor != "postgresql":
+        return _load_portable(levels, locations, methods)
     sl, loc, dm, lane = (m._meta.db_table for m in (ServiceLevel, StockLocation, DeliveryMethod, Lane))
     # One id per (order, lane) whose stock must move: an order's lines on one lane share a movement.
+    # A prepared statement (the same text and parameter types every time): planning this UNION took
+    # ~1.1 ms of the server's CPU per create, executing it ~0.2 ms.
     sql = f"""
-        SELECT 'service_level', row_to_json(t)::text FROM {sl} t WHERE t.code = ANY(%(levels)s)
+        SELECT 'service_level', row_to_json(t)::text FROM {sl} t WHERE t.code = ANY(%(levels)s::text[])
         UNION ALL SELECT 'stock_location', row_to_json(t)::text FROM {loc} t
-            WHERE t.code = ANY(%(locations)s) OR t.id IN (SELECT depot_id FROM {dm} WHERE code = ANY(%(methods)s))
-        UNION ALL SELECT 'delivery_method', row_to_json(t)::text FROM {dm} t WHERE t.code = ANY(%(methods)s)
+            WHERE t.code = ANY(%(locations)s::text[])
+            OR t.id IN (SELECT depot_id FROM {dm} WHERE code = ANY(%(methods)s::text[]))
+        UNION ALL SELECT 'delivery_method', row_to_json(t)::text FROM {dm} t WHERE t.code = ANY(%(methods)s::text[])
         UNION ALL SELECT 'lane', row_to_json(t)::text FROM {lane} t
-            WHERE t.from_location_id IN (SELECT id FROM {loc} WHERE code = ANY(%(locations)s))
-            AND t.to_location_id IN (SELECT depot_id FROM {dm} WHERE code = ANY(%(methods)s))
+            WHERE t.from_location_id IN (SELECT id FROM {loc} WHERE code = ANY(%(locations)s::text[]))
+            AND t.to_location_id IN (SELECT depot_id FROM {dm} WHERE code = ANY(%(methods)s::text[]))
         UNION ALL SELECT 'movement_id', {NEXT_MOVEMENT_ID}::text FROM (
             SELECT DISTINCT p.n, l.id, d.depot_id
             FROM unnest(%(pair_orders)s::int[], %(pair_locations)s::text[], %(pair_methods)s::text[]) AS p(n, l, d)
@@ -135,7 +188,7 @@ def load(items):
         "pair_methods": [method for _, _, method in pairs],
     }
     rows = {"service_level": [], "stock_location": [], "delivery_method": [], "lane": [], "movement_id": []}
-    with connection.cursor() as cursor:
+    with _prepared_cursor() as cursor:
         cursor.execute(sql, params)
         for kind, text in cursor.fetchall():
             rows[kind].append(text)

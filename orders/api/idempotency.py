@@ -152,10 +152,12 @@ def _claim(**fields):
     a concurrent claim of the same key to commit or roll back and raises nothing (no savepoint)."""
     record = IdempotencyKey(**fields, created_at=timezone.now())
     table = IdempotencyKey._meta.db_table
-    with transaction.get_connection().cursor() as cursor:
+    conn = transaction.get_connection()
+    empty = "'{}'::jsonb" if conn.vendor == "postgresql" else "'{}'"  # SQLite (bin/run) keeps JSON as text
+    with conn.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (client_id, key, request_hash, state, response_headers, created_at) "  # noqa: S608
-            "VALUES (%s, %s, %s, %s, '{}'::jsonb, %s) ON CONFLICT (client_id, key) DO NOTHING RETURNING id",
+            f"VALUES (%s, %s, %s, %s, {empty}, %s) ON CONFLICT (client_id, key) DO NOTHING RETURNING id",
             [record.client_id, record.key, record.request_hash, record.state, record.created_at],
         )
         row = cursor.fetchone()
