@@ -8,13 +8,13 @@ nothing more. Codes that are malformed or unknown are simply not found: the fiel
 with its usual message.
 """
 
-import functools
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import connection
 
+from .db import prepared_cursor
 from .identifiers import code_problem
 from .models import DeliveryMethod, Lane, ServiceLevel, StockLocation
 from .trunking import NEXT_MOVEMENT_ID, Prepared
@@ -101,35 +101,6 @@ def _instance(model, row):
     return model.from_db(connection.alias, [f.attname for f in fields], values)
 
 
-@functools.cache
-def _prepared_class():
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
-    class PreparedCursor(ServerBindingCursor):
-        def execute(self, query, params=None, *, prepare=None, binary=None):
-            return super().execute(query, params, prepare=True, binary=binary)
-
-    return PreparedCursor
-
-
-def _prepared_cursor():
-    """A cursor of Django's (logged, counted, errors translated as for any other) whose statements are
-    bound on the server and prepared: PostgreSQL plans each once per connection, not on every call.
-    Django turns psycopg's automatic preparing off (`prepare_threshold=None`, for connection poolers
-    that cannot keep prepared statements); this asks for it explicitly, for these statements only,
-    and psycopg keeps them per connection (at most `prepared_max`) and forgets any that failed."""
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    pgconn = connection.connection
-    if pgconn.prepare_threshold is None:
-        # Explicit `prepare=True` only: no statement of a ServerBindingCursor is prepared unasked.
-        pgconn.prepare_threshold = 2**31 - 1
-    connection.validate_thread_sharing()
-    with connection.wrap_database_errors:
-        raw = _prepared_class()(pgconn)
-    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
-
-
 def _load_portable(levels, locations, methods):
     """`load` for SQLite (bin/run's database): the named codes by the ORM; the lanes and movement
     ids are left to the trunking step, which reads them itself (`trunking.plan_new`)."""
@@ -188,7 +159,7 @@ def load(items):
         "pair_methods": [method for _, _, method in pairs],
     }
     rows = {"service_level": [], "stock_location": [], "delivery_method": [], "lane": [], "movement_id": []}
-    with _prepared_cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         for kind, text in cursor.fetchall():
             rows[kind].append(text)
