@@ -9,7 +9,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from .models import OutboxEvent
-from .representation import movement_dict, order_dict
+from .representation import keep_created, movement_dict, order_dict
 
 # Sent after commit with `event_ids`, the ids of the OutboxEvent rows just recorded, and `event_types`,
 # the distinct types among them.
@@ -77,6 +77,8 @@ def _rows(order, order_types, movement_events, now):
         seen.add(event_type)
         if order_data is None:
             order_data = order_dict(order)
+            if event_type == OutboxEvent.Type.ORDER_CREATED:
+                keep_created(order, order_data)
         rows.append(
             OutboxEvent(type=event_type, occurred_at=now, order=order, payload=_body(event_type, now, order_data))
         )
