@@ -9,9 +9,10 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from .models import OutboxEvent
-from .representation import movement_dict, order_dict
+from .representation import keep_created, movement_dict, order_dict
 
-# Sent after commit with `event_ids`: the ids of the OutboxEvent rows just recorded.
+# Sent after commit with `event_ids`, the ids of the OutboxEvent rows just recorded, and `event_types`,
+# the distinct types among them.
 event_recorded = Signal()
 
 ORDER_STATUS_EVENTS = {
@@ -67,10 +68,14 @@ def build_status(order, order_types, order_data):
 
 
 def announce(rows):
-    """Send `event_recorded` with the saved rows' ids once the transaction commits."""
+    """Send `event_recorded` with the saved rows' ids (and their types, so a listener can tell
+    whether anyone wants them without reading the rows) once the transaction commits."""
     ids = [row.pk for row in rows]
     if ids:
-        transaction.on_commit(lambda: event_recorded.send(sender=OutboxEvent, event_ids=ids), robust=True)
+        types = sorted({str(row.type) for row in rows})
+        transaction.on_commit(
+            lambda: event_recorded.send(sender=OutboxEvent, event_ids=ids, event_types=types), robust=True
+        )
 
 
 def _rows(order, order_types, movement_events, now):
@@ -83,6 +88,8 @@ def _rows(order, order_types, movement_events, now):
         seen.add(event_type)
         if order_data is None:
             order_data = order_dict(order)
+            if event_type == OutboxEvent.Type.ORDER_CREATED:
+                keep_created(order, order_data)
         rows.append(
             OutboxEvent(type=event_type, occurred_at=now, order=order, payload=_body(event_type, now, order_data))
         )

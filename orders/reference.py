@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from django.db import connection
 
+from .db import prepared_cursor
 from .identifiers import code_problem
 from .models import DeliveryMethod, Lane, ServiceLevel, StockLocation
 from .trunking import NEXT_MOVEMENT_ID, Prepared
@@ -113,14 +114,17 @@ def load(items):
         return _load_portable(loaded, levels, locations, methods, pairs)
     sl, loc, dm, lane = (m._meta.db_table for m in (ServiceLevel, StockLocation, DeliveryMethod, Lane))
     # One id per (order, lane) whose stock must move: an order's lines on one lane share a movement.
+    # A prepared statement (the same text and parameter types every time): planning this UNION took
+    # ~1.1 ms of the server's CPU per create, executing it ~0.2 ms.
     sql = f"""
-        SELECT 'service_level', row_to_json(t)::text FROM {sl} t WHERE t.code = ANY(%(levels)s)
+        SELECT 'service_level', row_to_json(t)::text FROM {sl} t WHERE t.code = ANY(%(levels)s::text[])
         UNION ALL SELECT 'stock_location', row_to_json(t)::text FROM {loc} t
-            WHERE t.code = ANY(%(locations)s) OR t.id IN (SELECT depot_id FROM {dm} WHERE code = ANY(%(methods)s))
-        UNION ALL SELECT 'delivery_method', row_to_json(t)::text FROM {dm} t WHERE t.code = ANY(%(methods)s)
+            WHERE t.code = ANY(%(locations)s::text[])
+            OR t.id IN (SELECT depot_id FROM {dm} WHERE code = ANY(%(methods)s::text[]))
+        UNION ALL SELECT 'delivery_method', row_to_json(t)::text FROM {dm} t WHERE t.code = ANY(%(methods)s::text[])
         UNION ALL SELECT 'lane', row_to_json(t)::text FROM {lane} t
-            WHERE t.from_location_id IN (SELECT id FROM {loc} WHERE code = ANY(%(locations)s))
-            AND t.to_location_id IN (SELECT depot_id FROM {dm} WHERE code = ANY(%(methods)s))
+            WHERE t.from_location_id IN (SELECT id FROM {loc} WHERE code = ANY(%(locations)s::text[]))
+            AND t.to_location_id IN (SELECT depot_id FROM {dm} WHERE code = ANY(%(methods)s::text[]))
         UNION ALL SELECT 'movement_id', {NEXT_MOVEMENT_ID}::text FROM (
             SELECT DISTINCT p.n, l.id, d.depot_id
             FROM unnest(%(pair_orders)s::int[], %(pair_locations)s::text[], %(pair_methods)s::text[]) AS p(n, l, d)
@@ -137,7 +141,7 @@ def load(items):
         "pair_methods": [method for _, _, method in pairs],
     }
     rows = {"service_level": [], "stock_location": [], "delivery_method": [], "lane": [], "movement_id": []}
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         for kind, text in cursor.fetchall():
             rows[kind].append(text)

@@ -253,6 +253,21 @@ def read_related(order):
     return {"lines": lines, "movements": movements, "service_level": service_level, "source": source}
 
 
+def keep_created(order, data):
+    """Remember `data`, the new order just rendered by `order_dict` for its order.created event, so
+    the answer to the same create does not render it again (`created_dict`)."""
+    order._created_dict = (order.version, order.updated_at, data)
+
+
+def created_dict(order):
+    """`order_dict(order)`, taken from its order.created event when the order is unchanged since
+    (same version and updated_at, the same object); rendered afresh otherwise. Used once."""
+    kept = order.__dict__.pop("_created_dict", None)
+    if kept is not None and kept[:2] == (order.version, order.updated_at):
+        return kept[2]
+    return order_dict(order)
+
+
 def history_dicts(order):
     """The order's own status changes (not its legs' or movements'), oldest first."""
     rows = StatusChange.objects.filter(order=order, subject=StatusChange.Subject.ORDER).order_by("at", "id")

@@ -18,6 +18,14 @@ its garbage still in the youngest generation, so collecting that one frees all o
 instead of 2-20 ms for the whole heap, measured in a worker with an inbound event). A request
 during which the collector ran (a bulk create, an import) may have pushed garbage into the older
 generations, and gets the full collection, as does every 100th request, so nothing is left for long.
+
+What the first requests build lazily (modules imported on first use, compiled regexes, DRF's and
+Celery's objects made once) is live but not frozen, and each per-request collection traversed it:
+~16,000 objects after the first create made every collection 7–30 ms on the bench machine (36 % of
+a web worker's samples under the create load, py-spy), where the request's own garbage takes
+0.1–0.2 ms. So when more than REFREEZE_OVER objects survive a collection (live, by definition),
+they are frozen as well. Frozen objects are still freed by reference counting; only a cycle among
+them would stay, so a process freezes at most REFREEZES times (the first requests of each kind).
 """
 
 import gc
@@ -41,10 +49,14 @@ def _load_and_freeze():
 
 
 FULL_EVERY = 100
+REFREEZE_OVER = 1000
+REFREEZES = 20
 _state = {"left": (0, 0, 0), "since_full": 0}
+_refreezes = 0
 
 
 def _collect_request_garbage(**kwargs):
+    global _refreezes
     _state["since_full"] += 1
     # The collector ran during the request if the older generations' counts moved since we left them.
     if gc.get_count()[1:] == _state["left"][1:] and _state["since_full"] < FULL_EVERY:
@@ -52,6 +64,11 @@ def _collect_request_garbage(**kwargs):
     else:
         gc.collect()
         _state["since_full"] = 0
+        # What survives a full collection is live: freeze it when it is a lot (the first requests
+        # of each kind), a bounded number of times.
+        if _refreezes < REFREEZES and len(gc.get_objects()) > REFREEZE_OVER:
+            gc.freeze()
+            _refreezes += 1
     _state["left"] = gc.get_count()
 
 

@@ -32,6 +32,8 @@ calls = []
 real = gc.collect
 class Recorder:
     get_count = staticmethod(gc.get_count)
+    get_objects = staticmethod(gc.get_objects)
+    freeze = staticmethod(gc.freeze)
     @staticmethod
     def collect(generation=2):
         calls.append(generation)
@@ -57,3 +59,36 @@ def test_a_small_request_has_its_young_generation_collected_and_a_big_one_or_eve
     calls = [int(c) for c in run.stdout.split()]
     assert calls[:2] == [0, 2]
     assert calls[2:] == [0] * 99 + [2]
+
+
+REFREEZE = """
+import gc
+import stream_portal.wsgi as wsgi
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished
+
+frozen = gc.get_freeze_count()
+built_lazily = [[n] for n in range(5000)]  # what a first request leaves behind, live
+request_finished.send(sender=WSGIHandler)
+print(gc.get_freeze_count() - frozen >= 5000, len(gc.get_objects()) < wsgi.REFREEZE_OVER, wsgi._refreezes)
+
+garbage = [[n] for n in range(50)]
+garbage.append(garbage)  # a cycle: the request's own garbage is still collected
+del garbage
+frozen = gc.get_freeze_count()
+request_finished.send(sender=WSGIHandler)
+print(gc.get_freeze_count() == frozen, wsgi._refreezes)
+
+wsgi._refreezes = wsgi.REFREEZES
+more = [[n] for n in range(5000)]
+request_finished.send(sender=WSGIHandler)
+print(gc.get_freeze_count() == frozen, len(gc.get_objects()) >= 5000)
+"""
+
+
+def test_what_the_first_requests_leave_live_is_frozen_too_a_bounded_number_of_times():
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "stream_portal.settings", "SECRET_KEY": "x"}
+    run = subprocess.run([sys.executable, "-c", REFREEZE], capture_output=True, text=True, env=env, check=False)
+
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["True", "True", "1", "True", "1", "True", "True"]

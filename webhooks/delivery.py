@@ -33,7 +33,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import signing, ssrf
+from . import receivers, signing, ssrf
 from .models import ALL_EVENTS, Delivery, DeliveryAttempt, Subscription
 
 logger = logging.getLogger(__name__)
@@ -596,6 +596,7 @@ def disable(subscription, reason):
     Subscription.objects.filter(pk=subscription.pk).update(
         active=False, disabled_reason=reason[:500], updated_at=timezone.now()
     )
+    receivers.forget_wanted_types()
     subscription.active, subscription.disabled_reason = False, reason[:500]
     logger.warning("webhook subscription %s disabled: %s", subscription.pk, reason)
 
@@ -645,6 +646,7 @@ def redeliver_failed_since(subscription, since):
 def enable(subscription):
     """Send to the subscription again (after it was disabled); pending deliveries go out as they fall due."""
     Subscription.objects.filter(pk=subscription.pk).update(active=True, disabled_reason="", updated_at=timezone.now())
+    receivers.forget_wanted_types()
     subscription.active, subscription.disabled_reason = True, ""
 
 

@@ -1,16 +1,18 @@
 """Celery tasks of outbound delivery. They take ids and call `delivery.py`; each is safe to run twice.
 
-- `fan_out_events`: started on the outbox's after-commit signal; makes the deliveries, sends the
+- `fan_out_events`: started on the outbox's after-commit signal (when a subscription wants one of
+  the events' types, receivers.py); makes the deliveries, sends the
   first batch of them itself (no second trip through the broker) and queues the rest in batches.
 - `deliver_batch`: one attempt of each delivery of a batch that is still pending and due.
 - `deliver`: the same for one delivery (kept for messages queued before batches existed).
-- `sweep` (celery beat, every WEBHOOK_SWEEP_SECONDS): fans out events the signal missed and queues
+- `sweep` (celery beat, every WEBHOOK_SWEEP_SECONDS): fans out events the signal missed or skipped and queues
   every pending delivery whose `next_attempt_at` has come, in batches. Retry waits live in that
   column, not in Celery countdowns, so a restart or a lost message delays a delivery but never loses it.
 """
 
 import logging
 import math
+import time
 from collections import defaultdict
 
 from celery import shared_task
@@ -77,12 +79,25 @@ def deliver(delivery_id):
     send([delivery_id])
 
 
+SWEEP_BATCH = 1000
+
+
 @shared_task
 def sweep():
-    """Pick up what the signal missed and every delivery whose time has come."""
-    missed = delivery.events_not_fanned_out()
-    if missed:
-        delivery.fan_out(missed)
+    """Pick up what the signal missed and every delivery whose time has come.
+
+    Events the signal did not queue because no subscription wanted their type (receivers.py) come
+    here too, so the sweeper fans out batch after batch until it has caught up (or has used half of
+    its period): one statement per SWEEP_BATCH events."""
+    fanned_out = 0
+    deadline = time.monotonic() + settings.WEBHOOK_SWEEP_SECONDS / 2
+    while True:
+        missed = delivery.events_not_fanned_out(limit=SWEEP_BATCH)
+        if missed:
+            delivery.fan_out(missed)
+        fanned_out += len(missed)
+        if len(missed) < SWEEP_BATCH or time.monotonic() > deadline:
+            break
     due = delivery.due_deliveries()
     enqueue(due)
-    return {"fanned_out": len(missed), "queued": len(due)}
+    return {"fanned_out": fanned_out, "queued": len(due)}

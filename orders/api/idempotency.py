@@ -22,6 +22,7 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from ..db import prepared_cursor
 from ..models import IdempotencyKey
 
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -147,15 +148,22 @@ def begin(client, key, digest):
     return record, Response(record.response_body, status=record.response_status, headers=headers)
 
 
+def _cursor(conn):
+    """The claim and the answer are the same two statements on every create: prepared on PostgreSQL."""
+    return prepared_cursor() if conn.vendor == "postgresql" else conn.cursor()
+
+
 def _claim(**fields):
     """Claim the key inside the caller's transaction: INSERT … ON CONFLICT DO NOTHING, which waits for
     a concurrent claim of the same key to commit or roll back and raises nothing (no savepoint)."""
     record = IdempotencyKey(**fields, created_at=timezone.now())
     table = IdempotencyKey._meta.db_table
-    with transaction.get_connection().cursor() as cursor:
+    conn = transaction.get_connection()
+    empty = "'{}'::jsonb" if conn.vendor == "postgresql" else "'{}'"  # SQLite (bin/run) keeps JSON as text
+    with _cursor(conn) as cursor:
         cursor.execute(
             f"INSERT INTO {table} (client_id, key, request_hash, state, response_headers, created_at) "  # noqa: S608
-            "VALUES (%s, %s, %s, %s, '{}'::jsonb, %s) ON CONFLICT (client_id, key) DO NOTHING RETURNING id",
+            f"VALUES (%s, %s, %s, %s, {empty}, %s) ON CONFLICT (client_id, key) DO NOTHING RETURNING id",
             [record.client_id, record.key, record.request_hash, record.state, record.created_at],
         )
         row = cursor.fetchone()
@@ -199,8 +207,9 @@ def finish(record, response):
     # render a rendered response again), and the database parses them into the JSON column itself.
     body = response.render().content.decode()
     table = IdempotencyKey._meta.db_table
-    json_param = "%s::jsonb" if transaction.get_connection().vendor == "postgresql" else "%s"
-    with transaction.get_connection().cursor() as cursor:
+    conn = transaction.get_connection()
+    json_param = "%s::jsonb" if conn.vendor == "postgresql" else "%s"
+    with _cursor(conn) as cursor:
         cursor.execute(
             f"UPDATE {table} SET state = %s, response_status = %s, response_body = {json_param}, "  # noqa: S608
             f"response_headers = {json_param} WHERE id = %s",

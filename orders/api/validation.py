@@ -317,7 +317,24 @@ class _Root:
             return None, detail
 
 
+def _compile_lazy_patterns(serializer):
+    """Compile now the patterns Django's validators compile on first use (EmailValidator's domain
+    pattern took ~0.3 s of a web worker's first create with an e-mail address: a latency spike per
+    worker, once; at import it is paid at start-up and frozen with the rest, stream_portal/wsgi.py)."""
+    for field in serializer.fields.values():
+        child = getattr(field, "child", field)
+        if isinstance(child, serializers.BaseSerializer):
+            _compile_lazy_patterns(child)
+            continue
+        for validator in getattr(field, "validators", ()):
+            for name in ("regex", "user_regex", "domain_regex", "literal_regex"):
+                pattern = getattr(validator, name, None)
+                if pattern is not None:
+                    pattern.pattern  # noqa: B018 - touching a lazy pattern compiles it
+
+
 _ORDER = _Root(OrderSerializer)
+_compile_lazy_patterns(_ORDER.serializer)
 
 
 def _checked(data, tables):

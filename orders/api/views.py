@@ -85,9 +85,10 @@ def etag(version):
     return f'"{version}"'
 
 
-def order_response(order, status_code=status.HTTP_200_OK, headers=None):
-    """The whole order after a write (the outbox has just read what it needs, so this reads nothing)."""
-    data = representation.order_dict(order)
+def order_response(order, status_code=status.HTTP_200_OK, headers=None, *, created=False):
+    """The whole order after a write (the outbox has just read what it needs, so this reads nothing);
+    after a create, the order.created event's own rendering of it (`representation.created_dict`)."""
+    data = representation.created_dict(order) if created else representation.order_dict(order)
     return Response(data, status=status_code, headers={"ETag": etag(data["version"]), **(headers or {})})
 
 
@@ -286,7 +287,7 @@ class OrderViewSet(idempotency.IdempotentCreate, mixins.ListModelMixin, ApiViewS
         # OrderSerializer's rules, compiled once (orders/api/validation.py): the same answer, faster.
         validated = validation.validate_order(request.data, loaded.tables)
         order = self._create(validated, loaded.prepared)
-        return order_response(order, status.HTTP_201_CREATED, {"Location": order_path(order.order_no)})
+        return order_response(order, status.HTTP_201_CREATED, {"Location": order_path(order.order_no)}, created=True)
 
     def _create(self, validated, prepared=None):
         fields, lines, groups = _create_arguments(validated)

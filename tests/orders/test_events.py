@@ -308,6 +308,39 @@ def test_a_change_rolled_back_with_its_transaction_records_no_events(make_order)
     assert (after.status, after.version, after.driver_notes) == ("ready", 1, "")
 
 
+def test_the_201_answer_of_a_create_is_its_order_created_data_and_what_a_read_gives(alice_api, depots, monkeypatch):
+    from orders import representation
+
+    renders = []
+    render = representation.order_dict
+    monkeypatch.setattr(representation, "order_dict", lambda order: renders.append(order) or render(order))
+    body = {
+        "order_no": "SO-ANSWER",
+        "customer": {"name": "Ann Smith", "mobile": "07700900123"},
+        "address": {"line1": "1 High Street", "town": "Birmingham", "postal_code": "B2 4QA", "country": "GB"},
+        "service_level": "2MAN-ROC",
+        "required_date": "2099-01-10",
+        "lines": [line(1, "MAN"), line(2, "BHM")],
+    }
+    answer = alice_api.post("/api/v1/orders/", body, headers={"Idempotency-Key": "answer-1"})
+    assert answer.status_code == 201
+    assert renders == []  # rendered once, for the event (events.py holds its own order_dict)
+
+    created = OutboxEvent.objects.get(order__order_no="SO-ANSWER", type="order.created")
+    assert answer.json() == created.payload["data"]
+    assert answer.json() == alice_api.get("/api/v1/orders/SO-ANSWER/").json()
+    assert answer.json()["movements"] and answer["ETag"] == f'"{answer.json()["version"]}"'
+
+
+def test_an_order_changed_after_its_create_event_is_rendered_afresh(make_order):
+    from orders import representation
+
+    order = make_order("SO-CHANGED", lines=[line(1, "MAN")])
+    order.version += 1
+    order.driver_notes = "changed in memory after the event"
+    assert representation.created_dict(order)["driver_notes"] == "changed in memory after the event"
+
+
 # --- The signal, after commit -------------------------------------------------------------------
 
 
