@@ -15,6 +15,7 @@ from django.utils.safestring import mark_safe
 from django.utils.timezone import template_localtime
 from django.utils.translation import get_language
 
+from ..filters import reference_options
 from ..models import Order, StockMovement
 
 register = template.Library()
@@ -258,7 +259,6 @@ def order_rows(rows):
 
 _FILTER_FIELDS = {}
 _FILTER_FIELDS_KEPT = 256
-_CHOICE_FIELDS = ("stock_location", "delivery_method", "service_level")
 
 
 @register.simple_tag
@@ -268,16 +268,17 @@ def filter_fields(filterset):
     Django renders every widget and every option through its template engine, a fifth of the list's
     time; the result depends only on the fields' values, the language and the reference data offered
     in the three selects, so it is kept per process for the last few hundred distinct keys. The
-    reference data is read on every request (three small queries, as the selects always did), so a
-    new or renamed depot shows at once; a form with errors is never kept."""
+    reference data is read on every request (one statement for the three selects), so a new or
+    renamed depot shows at once; a form with errors is never kept."""
     form = filterset.form
-    choices = tuple(
-        tuple((obj.pk, str(obj), getattr(obj, "code", None)) for obj in form.fields[name].queryset)
-        for name in _CHOICE_FIELDS
-        if name in form.fields
-    )
+    options = reference_options()
+    choices = []
+    for name, objs in options.items():
+        if name in form.fields:
+            form.fields[name].options = objs
+            choices.append(tuple((obj.pk, obj.code) for obj in objs))
     bound = tuple((name, tuple(form.data.getlist(name))) for name in form.fields) if form.is_bound else None
-    key = (bound, get_language(), choices)
+    key = (bound, get_language(), tuple(choices))
     html_text = _FILTER_FIELDS.get(key)
     if html_text is None:
         html_text = render_to_string("orders/_order_filters.html", {"filter": filterset})
