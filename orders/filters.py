@@ -174,6 +174,16 @@ class OrderFilter(django_filters.FilterSet):
     def order_by(self, queryset, name, value):
         return queryset.order_by(*SORTS.get(value or DEFAULT_SORT, SORTS[DEFAULT_SORT]))
 
+    def get_form_class(self):
+        """The form class, made once per process: django-filter makes a new class, and a new form
+        field for every filter, on every request. Nothing in these fields depends on the request
+        (fixed choices, querysets of every row), and each form deep-copies its fields as Django's
+        forms do, so one class serves every request."""
+        cls = type(self)
+        if "_form_class" not in cls.__dict__:
+            cls._form_class = super().get_form_class()
+        return cls._form_class
+
     @property
     def qs(self):
         queryset = super().qs
