@@ -9,6 +9,7 @@ dot segment or a word the API's own paths use. Letters of any script are fine; l
 percent-encoded (`order_path`).
 """
 
+import functools
 import unicodedata
 from urllib.parse import quote
 
@@ -66,6 +67,14 @@ def order_no_problem(value):
 
 def code_problem(value):
     """Why `value` cannot be a reference-data code, or None when it can."""
+    if isinstance(value, str) and len(value) <= CODE_MAX_LENGTH:
+        return _text_code_problem(value)
+    return _problem(value, max_length=CODE_MAX_LENGTH, reserved=RESERVED_CODES, spaces=False)
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_code_problem(value):
+    # A bulk or an import names the same few codes on every line: each is checked once per process.
     return _problem(value, max_length=CODE_MAX_LENGTH, reserved=RESERVED_CODES, spaces=False)
 
 

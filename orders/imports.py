@@ -7,9 +7,9 @@ compressed, on an ImportJob and read in the background by `run_job`, in two stre
 1. every cell of every row is read and checked, and the last line of each order noted;
 2. the rows of each order with no bad cell are gathered into batches of up to BATCH_ROWS rows; each
    batch is checked order by order with the API's own rules (orders/api/validation.py, the same
-   answer as OrderSerializer) and created with `services.create_orders` — one INSERT per table for
-   the whole batch, each order still accepted or refused on its own — exactly as
-   `POST /api/v1/orders/bulk/` does.
+   answer as OrderSerializer) and created with `services.create_orders` — the rows' ids in one
+   statement and one COPY per table for the whole batch (PostgreSQL), each order still accepted or
+   refused on its own — exactly as `POST /api/v1/orders/bulk/` does.
 
 Memory holds the compressed file, the orders still open (one, when a file keeps each order's rows
 together) and one batch, never the whole file. Reference codes are read once per job for the first
@@ -327,6 +327,10 @@ READERS = {
     "Assembly": read_yes_no,
 }
 
+# Readers whose answer depends on the text alone (within a job), so RowReader remembers them.
+MEMO_READERS = frozenset({read_date, read_time, read_minutes})
+MEMO_SIZE = 10_000
+
 
 # The code columns, each checked on its own in the first pass with the API's rule for a code.
 CODE_COLUMNS = {"Stock_Location": StockLocation, "Delivery_Method": DeliveryMethod, "Service_Lv": ServiceLevel}
@@ -381,6 +385,11 @@ class RowReader:
     def __init__(self, positions, codes):
         self.positions = positions
         self.width = max(positions.values()) + 1
+        # (column, position, reader or None) in the header's order, worked out once per job.
+        self.plan = [(column, position, READERS.get(column)) for column, position in positions.items()]
+        # A file repeats its dates and times on every row: each text is read once per job (TODAY is
+        # the day the job reads it).
+        self.memo = {}
         self.codes = codes
         self.default_stock = settings.IMPORT_DEFAULT_STOCK_LOCATION
         self.default_fleet = settings.IMPORT_DEFAULT_DELIVERY_METHOD
@@ -397,14 +406,25 @@ class RowReader:
                     "a value holding a comma must be in double quotes.",
                 )
             )
-        for column, position in self.positions.items():
-            text = cells[position].strip() if position < len(cells) else ""
-            reader = READERS.get(column)
-            if reader is None or (text == "" and column != "Assembly"):
-                values[column] = text if reader is None else None
+        count = len(cells)
+        for column, position, reader in self.plan:
+            text = cells[position].strip() if position < count else ""
+            if reader is None:
+                values[column] = text
+                continue
+            if text == "" and column != "Assembly":
+                values[column] = None
                 continue
             try:
-                values[column] = reader(text)
+                if reader in MEMO_READERS:
+                    key = (reader, text)
+                    if key not in self.memo:
+                        if len(self.memo) >= MEMO_SIZE:
+                            self.memo.clear()
+                        self.memo[key] = reader(text)
+                    values[column] = self.memo[key]
+                else:
+                    values[column] = reader(text)
             except CellError as exc:
                 values[column] = None
                 errors.append((column, str(exc)))
@@ -672,7 +692,7 @@ def _create_batch(run, batch, actor):
 
     One query reads the reference data, lanes and movement ids of the whole batch; each order is
     checked on its own with the API's rules; the valid ones are created together by
-    `services.create_orders` (one INSERT per table), which answers each order on its own.
+    `services.create_orders` (one COPY per table), which answers each order on its own.
     """
     with transaction.atomic():
         payloads = [_payload(entry) for entry in batch]

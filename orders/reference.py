@@ -109,6 +109,8 @@ def load(items):
         # code field answers "unknown" or its type error rather than finding no table.
         loaded.tables = {model: CodeTable(model, {}) for model in (ServiceLevel, StockLocation, DeliveryMethod)}
         return loaded
+    if connection.vendor != "postgresql":
+        return _load_portable(loaded, levels, locations, methods, pairs)
     sl, loc, dm, lane = (m._meta.db_table for m in (ServiceLevel, StockLocation, DeliveryMethod, Lane))
     # One id per (order, lane) whose stock must move: an order's lines on one lane share a movement.
     sql = f"""
@@ -156,5 +158,32 @@ def load(items):
     loaded.prepared.movement_ids = sorted(int(text) for text in rows["movement_id"])
     # Only the locations named by code are answers to a code; a depot read for its fleet is not.
     tables[StockLocation] = {code: obj for code, obj in tables[StockLocation].items() if code in locations}
+    loaded.tables = {model: CodeTable(model, by_code) for model, by_code in tables.items()}
+    return loaded
+
+
+def _load_portable(loaded, levels, locations, methods, pairs):
+    """`load` for SQLite (bin/run's database): the same tables, lanes and movement ids, by the ORM in
+    a few queries (the statement above is PostgreSQL's)."""
+    from .trunking import _lanes_and_ids_portable
+
+    fleets = list(DeliveryMethod.objects.filter(code__in=methods).select_related("depot"))
+    places = list(StockLocation.objects.filter(code__in=locations))
+    tables = {
+        ServiceLevel: {s.code: s for s in ServiceLevel.objects.filter(code__in=levels)},
+        StockLocation: {s.code: s for s in places},
+        DeliveryMethod: {d.code: d for d in fleets},
+    }
+    location_ids = {s.code: s.pk for s in places}
+    depots = {d.code: d.depot_id for d in fleets}
+    # One movement per (order, lane) whose stock must move, as the statement counts them.
+    needed = {
+        (n, location_ids[location], depots[method])
+        for n, location, method in pairs
+        if location in location_ids and method in depots and location_ids[location] != depots[method]
+    }
+    lanes, ids = _lanes_and_ids_portable({(a, b) for _, a, b in needed}, len(needed))
+    loaded.prepared.lanes = lanes
+    loaded.prepared.movement_ids = ids
     loaded.tables = {model: CodeTable(model, by_code) for model, by_code in tables.items()}
     return loaded

@@ -177,6 +177,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, but its per-request health check looks at the socket instead of sending
+    # `SELECT 1` when the connection is idle and quiet (stream_portal/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "stream_portal.postgresql"
     # An unreachable server fails in seconds (requests, /healthz) unless the URL asks otherwise.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
     # No statement may outlast a web worker (gunicorn's timeout is 30 s): PostgreSQL cancels it after
@@ -245,7 +248,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["orders.api.auth.HasScopes"],
     "DEFAULT_THROTTLE_CLASSES": ["orders.api.auth.ApiClientRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_client": API_RATE_LIMIT},
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["orders.api.renderers.JSONRenderer"],  # DRF's bytes, made by orjson
     "DEFAULT_PARSER_CLASSES": ["orders.api.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "orders.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "orders.api.errors.exception_handler",

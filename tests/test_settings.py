@@ -65,7 +65,7 @@ def test_production_values_are_read():
         "2,",
         "3]",
         "django.core.cache.backends.redis.RedisCache",
-        "django.db.backends.postgresql",
+        "stream_portal.postgresql",
         "redis://redis.internal:6379/0",
         "True",
         "Europe/Dublin",

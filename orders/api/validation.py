@@ -104,6 +104,8 @@ class _ChoiceLeaf(_Leaf):
 
 class _DateLeaf(_Leaf):
     def run(self, data, tables):
+        if type(data) is date:  # a date already (the CSV import reads its cells as dates): DRF takes it as is
+            return data
         if type(data) is str and _ISO_DATE.fullmatch(data):
             try:
                 return date.fromisoformat(data)
@@ -114,6 +116,8 @@ class _DateLeaf(_Leaf):
 
 class _TimeLeaf(_Leaf):
     def run(self, data, tables):
+        if type(data) is time:  # as for dates
+            return data
         if type(data) is str and _ISO_TIME.fullmatch(data):
             try:
                 return time.fromisoformat(data)

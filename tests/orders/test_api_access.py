@@ -1,10 +1,15 @@
 """Who may call what (docs/api.md): keys, scopes, ownership and rate limits, over every v1 endpoint."""
 
 import hashlib
+from datetime import timedelta
 
 import pytest
+import time_machine
 from django.core.cache import cache
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from orders import services
 from orders.domain import Actor
@@ -219,6 +224,37 @@ def test_a_deactivated_client_is_refused_from_its_next_request(alice_api, alice,
     ApiClient.objects.filter(pk=alice[0].pk).update(active=False)
 
     response = alice_api.get("/api/v1/orders/")
+
+    assert response.status_code == 401
+    assert response.json() == {"detail": "The API key is not valid."}
+
+
+def test_a_key_s_use_is_recorded_at_most_once_a_minute(alice_api, alice, world):
+    client = alice[0]
+    ApiClient.objects.filter(pk=client.pk).update(last_used_at=None)
+    start = timezone.now()
+
+    def writes_of_last_use():
+        with CaptureQueriesContext(connection) as queries:
+            assert alice_api.get("/api/v1/orders/SO-1/").status_code == 200
+        return sum(q["sql"].startswith("UPDATE") and "last_used_at" in q["sql"] for q in queries.captured_queries)
+
+    with time_machine.travel(start, tick=False):
+        assert writes_of_last_use() == 1
+        assert writes_of_last_use() == 0
+    with time_machine.travel(start + timedelta(seconds=59), tick=False):
+        assert writes_of_last_use() == 0
+    assert ApiClient.objects.get(pk=client.pk).last_used_at == start
+    with time_machine.travel(start + timedelta(seconds=61), tick=False):
+        assert writes_of_last_use() == 1
+    assert ApiClient.objects.get(pk=client.pk).last_used_at == start + timedelta(seconds=61)
+
+
+def test_a_key_of_another_client_s_id_with_a_wrong_secret_is_refused(alice, bob, world):
+    key_id, _ = ApiClient.split_key(alice[1])
+    _, bob_secret = ApiClient.split_key(bob[1])
+
+    response = RawCaller(f"Bearer {ApiClient.KEY_PREFIX}{key_id}_{bob_secret}").get("/api/v1/orders/SO-1/")
 
     assert response.status_code == 401
     assert response.json() == {"detail": "The API key is not valid."}

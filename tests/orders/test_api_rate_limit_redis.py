@@ -9,6 +9,7 @@ import redis
 from django.core.cache import cache
 from django.test import Client
 
+from orders.api import auth
 from tests.conftest import make_client
 
 REDIS_BACKEND = "django.core.cache.backends.redis.RedisCache"
@@ -33,24 +34,24 @@ def redis_cache(settings):
 def test_rate_limit_is_shared_between_processes(db, redis_cache):
     api_client, key = make_client("rate-limited-erp", ["orders:read"])
     headers = {"Authorization": f"Bearer {key}"}
-    cache_key = f"throttle_api_client_{api_client.pk}"
     first_process, second_process = Client(headers=headers), Client(headers=headers)
 
     for n in range(5):
         response = first_process.get("/api/v1/orders/")
         assert response.status_code == 200, (n, response.content)
 
-    # Another web process shares nothing with the first but the cache.
+    # Another web process shares nothing with the first but Redis: its own limiter, its own connection.
+    auth._limiters.clear()
     response = second_process.get("/api/v1/orders/")
 
     assert response.status_code == 429, response.content
     assert int(response.headers["Retry-After"]) > 0
     assert "detail" in response.json()
 
-    # The count lives in Redis itself, under Django's key prefix (":1:throttle_api_client_<pk>").
-    redis_keys = [k.decode() for k in redis_cache.scan_iter("*throttle_api_client*")]
-    assert any(k.endswith(f":{cache_key}") for k in redis_keys), redis_keys
-    assert len(cache.get(cache_key)) == 5  # the five admitted requests; the refused one is not counted
+    # The count lives in Redis itself, one entry per admitted request; the refused one is not counted.
+    redis_keys = [k.decode() for k in redis_cache.scan_iter(f"*api_client/{api_client.pk}/*")]
+    assert len(redis_keys) == 1, redis_keys
+    assert redis_cache.llen(redis_keys[0]) == 5
 
     # Throttling is per client: another key is not limited by the first one's count.
     _, other_key = make_client("other-erp", ["orders:read"])

@@ -166,3 +166,32 @@ def test_the_answer_kept_for_an_idempotency_key_is_the_201_answer(alice_api, dep
     )
     assert replay.status_code == 201 and replay["Idempotent-Replayed"] == "true"
     assert json.loads(replay.content) == json.loads(response.content)
+
+
+@pytest.mark.parametrize("orm", [False, True], ids=["copy", "orm"])
+def test_many_orders_copied_are_the_rows_one_create_writes(depots, monkeypatch, orm):
+    """A bulk or an import batch (services.create_orders with several orders) reserves the rows' ids and
+    COPYs each table on PostgreSQL; SQLite's path (one bulk_create per table) writes the same rows. Both
+    are held to what a single create writes, row for row, outbox events included."""
+    if connection.vendor != "postgresql" and not orm:
+        pytest.skip("COPY is PostgreSQL's")
+    bodies = [
+        lambda n: order_body(n, lines=[line(1, stock_location="MAN", delivery_method="BHM-VANS"), line(2, "LDS")]),
+        lambda n: order_body(n, lines=[line(1, "BHM")]),
+        multi_body,
+    ]
+    alone = [
+        services.create_order(actor=Actor.system(), **order_input(body(f"ONE-{i}"))) for i, body in enumerate(bodies)
+    ]
+    if orm:
+        monkeypatch.setattr(services, "_one_statement", lambda: False)
+    specs = [order_input(body(f"MANY-{i}")) for i, body in enumerate(bodies)]
+    together = services.create_orders(
+        actor=Actor.system(), orders=[(s["fields"], s.get("lines"), s.get("groups")) for s in specs]
+    )
+
+    assert [rows(order) for order in together] == [rows(order) for order in alone]
+    for order in together:
+        fresh = representation.order_dict(representation.with_related().get(pk=order.pk))
+        assert representation.order_dict(order) == fresh
+        assert OutboxEvent.objects.get(order=order, type="order.created").payload["data"] == fresh

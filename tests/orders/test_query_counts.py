@@ -13,7 +13,8 @@ from tests.conftest import line, order_body
 
 URL = "/api/v1/orders/"
 CREATE_STATEMENTS = 7
-BULK_STATEMENTS_FOR_10 = 8
+# The bulk's orders: their ids in one statement, then one COPY per table (7 with a movement each).
+BULK_STATEMENTS_FOR_10 = 15
 LIST_STATEMENTS = 4
 
 
@@ -76,9 +77,9 @@ def test_a_bulk_create_sends_the_same_statements_for_50_orders_as_for_10(warm, d
 # The job: claim, read, the first pass's three code tables, its progress, the end.
 IMPORT_STATEMENTS = 7
 # Each batch (up to imports.BATCH_ROWS rows): its transaction (a savepoint here), the reference data,
-# numbers taken already, the insert's savepoint, one INSERT of every row (services._write), its release,
-# the progress, the release.
-IMPORT_STATEMENTS_PER_BATCH = 8
+# numbers taken already, the insert's savepoint, the rows' ids (one statement), one COPY per table
+# (services._write: 7 when the orders move stock), its release, the progress, the release.
+IMPORT_STATEMENTS_PER_BATCH = 15
 
 
 @pytest.mark.parametrize("orders", [3, 30])
