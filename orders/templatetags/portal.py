@@ -15,6 +15,7 @@ from django.utils.safestring import mark_safe
 from django.utils.timezone import template_localtime
 from django.utils.translation import get_language
 
+from ..filters import reference_options
 from ..models import Order, StockMovement
 
 register = template.Library()
@@ -111,6 +112,7 @@ def row_url(name, *args):
 
 _NOTE_NAMES = {"driver_notes": ("Driver:", "driver notes")}
 _OTHER_NOTE = ("Location:", "location instructions")
+_NOTE_FIELDS = ("driver_notes", "location_instructions")
 
 
 def _esc(value):
@@ -159,41 +161,104 @@ _ROW = (
     "          <td>\n            {}\n            {}\n          </td>\n        </tr>\n"
 )
 
+# The columns of a row, in this order: the list reads them with one `values_list()` (no model instances).
+ROW_FIELDS = (
+    "order_no",
+    "customer_name",
+    "postal_code",
+    "customer_reference",
+    "order_type",
+    "required_date",
+    "service_level__code",
+    "status",
+    "driver_notes",
+    "location_instructions",
+)
+# An order number that reverse() and escape() both leave as it is (the bench's and most real ones).
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]+")
+
 
 @functools.lru_cache(maxsize=2048)
 def _day(value, language):
-    return date_filter(value, "D j M Y") or "—"
+    return _esc(date_filter(value, "D j M Y") or "—")
+
+
+def _labelled_note(field, value, url, order_no):
+    """`note_display(order_no, field, value, labelled=True)` with its pieces given as format fields."""
+    label, spoken = _NOTE_NAMES.get(field, _OTHER_NOTE)
+    label = f'<span class="note-label">{label}</span>'
+    return _NOTE.format(label, value, "", url, url, "?labelled=1", spoken, order_no)
+
+
+# A row's markup as one format string: 0 detail URL, 1 order number, 2 customer, 3 postal code,
+# 4 reference, 5 type, 6 required date, 7 service level, 8 status badge, 9 driver notes and 10 their
+# URL, 11 location instructions and 12 their URL. Every value is escaped before it goes in.
+_ROW_FORMAT = _ROW.format(
+    *(f"{{{n}}}" for n in range(9)),
+    _labelled_note("driver_notes", "{9}", "{10}", "{1}"),
+    _labelled_note("location_instructions", "{11}", "{12}", "{1}"),
+)
+
+
+@functools.lru_cache(maxsize=16)
+def _row_words(language, prefix):
+    """What every row repeats, worked out once per language and script prefix: each status's badge,
+    each type's words, and the text around the order number in the detail and note URLs."""
+    badges = {value: str(status_badge(value)) for value in Order.Status.values}
+    types = {value: _esc(label) for value, label in Order.Type.choices}
+    urls = []
+    for name, fields in (("orders:order_detail", ()), *(("orders:order_note", (f,)) for f in _NOTE_FIELDS)):
+        parts = _url_parts(name, 1 + len(fields), prefix)  # text, slot, text[, slot, text]
+        urls.append((parts[0], parts[2] + "".join(f + parts[4] for f in fields)))
+    return badges, types, urls
 
 
 @register.simple_tag
-def order_rows(orders):
-    """The office list's table rows (`orders/order_list.html`), one `<tr>` per order."""
+def order_rows(rows):
+    """The office list's table rows (`orders/order_list.html`), one `<tr>` per tuple of ROW_FIELDS,
+    the same markup as `note_display` and `{% url %}` make, built without them for the usual order
+    number (letters, digits, `-_.~`: nothing to quote or escape)."""
     language = get_language()
-    return mark_safe("".join(_order_row(order, language) for order in orders))  # noqa: S308 - every part is escaped
-
-
-def _order_row(order, language):
-    service_level = order.service_level
-    return _ROW.format(
-        _esc(row_url("orders:order_detail", order.order_no)),
-        _esc(order.order_no),
-        _esc(order.customer_name),
-        _esc(order.postal_code),
-        _esc(order.customer_reference),
-        _esc(order.get_order_type_display()),
-        _esc(_day(order.required_date, language)),
-        _esc((service_level.code if service_level is not None else "") or "—"),
-        status_badge(order.status),
-        note_display(order.order_no, "driver_notes", order.driver_notes, labelled=True),
-        note_display(order.order_no, "location_instructions", order.location_instructions, labelled=True),
+    badges, types, ((detail, detail_end), (driver, driver_end), (location, location_end)) = _row_words(
+        language, get_script_prefix()
     )
+    escape = html.escape
+    plain = _PLAIN.fullmatch
+    out = []
+    for order_no, customer, postal_code, reference, order_type, required, service, status, notes, where in rows:
+        if plain(order_no):
+            urls = (detail + order_no + detail_end, driver + order_no + driver_end, location + order_no + location_end)
+            number = order_no
+        else:  # quoted by reverse() and escaped, as {% url %} and note_display do
+            urls = (
+                _esc(row_url("orders:order_detail", order_no)),
+                *(_esc(row_url("orders:order_note", order_no, field)) for field in _NOTE_FIELDS),
+            )
+            number = escape(order_no)
+        out.append(
+            _ROW_FORMAT.format(
+                urls[0],
+                number,
+                escape(customer),
+                escape(postal_code),
+                escape(reference),
+                types.get(order_type) or escape(order_type),
+                _day(required, language),
+                escape(service or "—"),
+                badges.get(status) or status_badge(status),
+                escape(notes or "—"),
+                urls[1],
+                escape(where or "—"),
+                urls[2],
+            )
+        )
+    return mark_safe("".join(out))  # noqa: S308 - every value is escaped
 
 
 # --- The order list's filter fields, rendered once per distinct query ------------------------------
 
 _FILTER_FIELDS = {}
 _FILTER_FIELDS_KEPT = 256
-_CHOICE_FIELDS = ("stock_location", "delivery_method", "service_level")
 
 
 @register.simple_tag
@@ -203,16 +268,17 @@ def filter_fields(filterset):
     Django renders every widget and every option through its template engine, a fifth of the list's
     time; the result depends only on the fields' values, the language and the reference data offered
     in the three selects, so it is kept per process for the last few hundred distinct keys. The
-    reference data is read on every request (three small queries, as the selects always did), so a
-    new or renamed depot shows at once; a form with errors is never kept."""
+    reference data is read on every request (one statement for the three selects), so a new or
+    renamed depot shows at once; a form with errors is never kept."""
     form = filterset.form
-    choices = tuple(
-        tuple((obj.pk, str(obj), getattr(obj, "code", None)) for obj in form.fields[name].queryset)
-        for name in _CHOICE_FIELDS
-        if name in form.fields
-    )
+    options = reference_options()
+    choices = []
+    for name, objs in options.items():
+        if name in form.fields:
+            form.fields[name].options = objs
+            choices.append(tuple((obj.pk, obj.code) for obj in objs))
     bound = tuple((name, tuple(form.data.getlist(name))) for name in form.fields) if form.is_bound else None
-    key = (bound, get_language(), choices)
+    key = (bound, get_language(), tuple(choices))
     html_text = _FILTER_FIELDS.get(key)
     if html_text is None:
         html_text = render_to_string("orders/_order_filters.html", {"filter": filterset})

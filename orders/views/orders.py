@@ -9,10 +9,11 @@ from datetime import date
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
-from django.db.models import Count, Max
+from django.db import connection, transaction
+from django.db.models import Count
 from django.http import Http404, HttpResponseBadRequest, HttpResponseNotModified, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaulttags import querystring
 from django.urls import reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -24,7 +25,7 @@ from ..domain import Actor, OrderError, VersionMismatch, can_transition
 from ..filters import DEFAULT_SORT, OrderFilter
 from ..forms import ADDRESS, GroupForm, LineForm, NoteForm, OrderForm, ReferenceChoices, StatusMoveForm
 from ..models import DeliveryMethod, FailureReason, Order, StockLocation
-from ..templatetags.portal import ORDER_BADGES
+from ..templatetags.portal import ORDER_BADGES, ROW_FIELDS
 from .access import office_required
 
 logger = logging.getLogger(__name__)
@@ -67,9 +68,20 @@ def status_counts(latest):
     return counts
 
 
+_LATEST_SQL = "SELECT MAX({}) FROM {}".format(  # noqa: S608 - names from the model
+    *(connection.ops.quote_name(name) for name in (Order._meta.get_field("updated_at").column, Order._meta.db_table))
+)
+
+
 def _latest_change():
-    latest = Order.objects.aggregate(latest=Max("updated_at"))["latest"]
-    return latest.isoformat() if latest else "-"
+    """The newest `updated_at` of any order, as text (an index-only read of `order_updated_id_idx`).
+    Plain SQL: the ORM's aggregate() costs about 1 ms of Python here for one value."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LATEST_SQL)
+        latest = cursor.fetchone()[0]
+    if latest is None:
+        return "-"
+    return latest.isoformat() if hasattr(latest, "isoformat") else str(latest)  # SQLite gives text
 
 
 DEFAULTS = {"sort": DEFAULT_SORT, "per_page": str(DEFAULT_PAGE_SIZE), "page": "1"}
@@ -99,7 +111,7 @@ COLUMNS = [
 ]
 
 
-def _columns(current_sort):
+def _columns(current_sort, link):
     """Headers with the link that sorts by them (again: the other way) and their aria-sort state."""
     columns = []
     for label, key, optional in COLUMNS:
@@ -108,8 +120,20 @@ def _columns(current_sort):
             descending = current_sort.startswith("-")
             column["aria"] = "descending" if descending else "ascending"
             column["next"] = key if descending else f"-{key}"
+        if key:
+            column["url"] = link(sort=column["next"], page=None)
         columns.append(column)
     return columns
+
+
+def _linker(query):
+    """`{% querystring query ... %}` in Python: the list's ~15 links are made once each here rather
+    than twice each (href and hx-get) in the template, where they were a fifth of the page's time."""
+
+    def link(**changes):
+        return querystring(None, query, **changes)
+
+    return link
 
 
 def _list_etag(request, latest):
@@ -131,31 +155,41 @@ def order_list(request):
 
     page = _int(request.GET.get("page"), 1)
     page_size = _int(request.GET.get("per_page"), DEFAULT_PAGE_SIZE, allowed=PAGE_SIZES)
-    filterset = OrderFilter(request.GET or None, queryset=Order.objects.select_related("service_level"))
+    filterset = OrderFilter(request.GET or None, queryset=Order.objects.all())
     valid = filterset.is_valid() if request.GET else True
     orders, has_next = [], False
     if valid:
         start = (page - 1) * page_size
         # One row more than the page tells whether there is a next page, without COUNT(*).
-        orders = list(filterset.qs[start : start + page_size + 1])
+        # The row's columns only, as tuples: no model instances (orders/templatetags/portal.py).
+        orders = list(filterset.qs.values_list(*ROW_FIELDS)[start : start + page_size + 1])
         has_next = len(orders) > page_size
         orders = orders[:page_size]
     counts = status_counts(latest)
     current_sort = (filterset.form.cleaned_data.get("sort") if valid and request.GET else None) or DEFAULT_SORT
     query = _clean_query(request.GET)
+    link = _linker(query)
     context = {
         "query": query,
-        "columns": _columns(current_sort),
+        "poll_url": link(),
+        "all_url": link(status=None, page=None),
+        "previous_url": link(page=page - 1) if page > 1 else None,
+        "next_url": link(page=page + 1) if has_next else None,
+        "columns": _columns(current_sort, link),
         "section": "orders",
         "filter": filterset,
         "orders": orders,
         "page": page,
         "page_size": page_size,
         "page_sizes": PAGE_SIZES,
-        "has_next": has_next,
-        "has_previous": page > 1,
         "status_counts": [
-            {"value": value, "label": label, "count": counts.get(value, 0), "badge": ORDER_BADGES[value]}
+            {
+                "value": value,
+                "label": label,
+                "count": counts.get(value, 0),
+                "badge": ORDER_BADGES[value],
+                "url": link(status=value, page=None),
+            }
             for value, label in Order.Status.choices
         ],
         "total": sum(counts.values()),

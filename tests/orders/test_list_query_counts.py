@@ -19,10 +19,10 @@ HX = {"HX-Request": "true", "HX-Current-URL": "http://testserver/orders/"}
 # API: the key (1), the page (1), its groups with their lines (1), its movements with their lines (1).
 API_PAGE = 4
 # The office list: session (1), user (1), the latest change for the ETag (1), the page (1); a full
-# page adds the options of its three selects (3, one plain SELECT each); a select that is set adds the
-# check of its value (1). The per-status counts come from the cache.
+# page adds the options of its three selects (1, one statement for the three); a select that is set
+# adds the check of its value (1). The per-status counts come from the cache.
 OFFICE_FRAGMENT = 4
-OFFICE_PAGE = OFFICE_FRAGMENT + 3
+OFFICE_PAGE = OFFICE_FRAGMENT + 1
 
 
 @pytest.fixture(autouse=True)

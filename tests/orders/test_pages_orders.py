@@ -4,6 +4,7 @@ from datetime import date, timedelta
 
 import pytest
 from django.core.cache import cache
+from django.template import Context, Template
 from django.test import Client
 
 from orders import services
@@ -90,6 +91,21 @@ def test_pages_come_without_counting_the_table(office, make_order):
     assert 'rel="next" href="?per_page=25&amp;sort=order_no&amp;page=2"' in first
     second = office.get("/orders/", {"per_page": 25, "sort": "order_no", "page": 2}).content.decode()
     assert "Next page" not in second and "Previous page" in second
+
+
+@pytest.mark.parametrize("order_no", ["SO-1", "ab.c_d-1~", 'A&B <x> "q"', "Ünï côdé 7", "x'y+;=@:~"])
+def test_a_list_row_links_and_notes_as_url_and_the_note_display_do(office, make_order, order_no):
+    """The rows are built in Python (orders/templatetags/portal.py): the same text as `{% url %}` and
+    the inline notes' own display, for a plain order number and for ones to quote and escape."""
+    make_order(order_no, driver_notes="Ring <twice> & wait", location_instructions="")
+    page = office.get("/orders/").content.decode()
+    context = Context({"n": order_no, "notes": "Ring <twice> & wait"})
+    for cell in (
+        "<td><a href=\"{% url 'orders:order_detail' n %}\">{{ n }}</a></td>",
+        "{% note_display n 'driver_notes' notes True %}",
+        "{% note_display n 'location_instructions' '' True %}",
+    ):
+        assert Template("{% load portal %}" + cell).render(context) in page
 
 
 @pytest.mark.parametrize("per_page", [25, 100])
