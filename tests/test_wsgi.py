@@ -25,6 +25,42 @@ def test_the_wsgi_module_freezes_what_it_loaded_and_collects_after_each_request(
     assert run.stdout.split() == ["True", "True", "_collect_request_garbage", "False"]
 
 
+GENERATIONS = """
+import gc
+import stream_portal.wsgi as wsgi
+calls = []
+real = gc.collect
+class Recorder:
+    get_count = staticmethod(gc.get_count)
+    get_objects = staticmethod(gc.get_objects)
+    freeze = staticmethod(gc.freeze)
+    @staticmethod
+    def collect(generation=2):
+        calls.append(generation)
+        return real(generation)
+wsgi.gc = Recorder
+wsgi._collect_request_garbage()
+calls.clear()
+small = [[] for _ in range(100)]          # a small request: the collector never runs during it
+wsgi._collect_request_garbage()
+big = [[i] for i in range(100_000)]       # a big one: it runs on its own, garbage may be older
+wsgi._collect_request_garbage()
+for _ in range(wsgi.FULL_EVERY):
+    wsgi._collect_request_garbage()
+print(wsgi.FULL_EVERY, *calls)
+"""
+
+
+def test_a_small_request_has_its_young_generation_collected_and_a_big_one_or_every_tenth_the_whole_heap():
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "stream_portal.settings", "SECRET_KEY": "x"}
+    run = subprocess.run([sys.executable, "-c", GENERATIONS], capture_output=True, text=True, env=env, check=False)
+
+    assert run.returncode == 0, run.stderr
+    every, *calls = (int(c) for c in run.stdout.split())
+    assert calls[:2] == [0, 2]
+    assert calls[2:] == [0] * (every - 1) + [2]
+
+
 REFREEZE = """
 import gc
 import stream_portal.wsgi as wsgi
