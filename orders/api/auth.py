@@ -5,9 +5,6 @@ import logging
 import time
 from datetime import timedelta
 
-import limits
-import limits.storage
-import limits.strategies
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.db import connection
@@ -147,6 +144,12 @@ def rate_limiter():
     config = (cache_settings["BACKEND"], str(cache_settings.get("LOCATION", "")), settings.API_RATE_LIMIT)
     made = _limiters.get(config)
     if made is None:
+        # Imported here, not at the top: Celery processes import this module but never limit a
+        # request, and `limits` is ~2.7 MiB of each process (the Celery worker was at 101 MiB with it).
+        import limits
+        import limits.storage
+        import limits.strategies
+
         if cache_settings["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
             url = config[1].split(",")[0]  # the first server is the one Django writes to
             if url.startswith("unix://"):
