@@ -73,6 +73,17 @@ def clean_address(values, *, require_complete=True):
     return cleaned
 
 
+def spaced_postal_codes(value):
+    """The ways the countries that space their postal codes would write `value` typed without its
+    space ("b124aa" -> {"B12 4AA"}): what an office search for a postal code should also look for."""
+    compact = "".join(value.upper().split())
+    return {
+        formatter(compact)
+        for pattern, formatter in _FORMATS.values()
+        if pattern.match(compact) and formatter(compact) != compact
+    }
+
+
 def normalise_postal_code(value, country):
     """Upper-case and space a postal code the way the country writes it; raise PostalCodeError if
     it cannot be one of that country's codes."""

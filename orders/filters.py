@@ -9,6 +9,7 @@ from django.db.models import BooleanField, Exists, OuterRef, Q
 from django.db.models.expressions import RawSQL
 from django_filters import fields as filter_fields
 
+from .addresses import spaced_postal_codes
 from .models import DeliveryMethod, Order, OrderLine, ServiceLevel, StockLocation
 
 # ?sort= values: the column and a tie-breaker, so pages never overlap or skip rows.
@@ -154,6 +155,10 @@ class OrderFilter(django_filters.FilterSet):
             | Q(postal_code__iexact=value.replace(" ", ""))
             | Q(customer_reference__istartswith=value)
         )
+        # A postal code typed without its space ("B124AA") finds "B12 4AA": the spaced forms, looked
+        # for as prefixes so the postal-code search index serves them.
+        for spaced in sorted(spaced_postal_codes(value)):
+            matches |= Q(postal_code__istartswith=spaced)
         if connection.vendor != "postgresql":
             return queryset.filter(matches)
         # The matches first, through the search indexes (one bitmap of the five conditions), then the

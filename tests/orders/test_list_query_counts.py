@@ -138,6 +138,8 @@ def test_the_office_search_finds_by_order_number_prefix_postal_code_and_name(off
 
     assert found("qc-00") == [f"QC-{n:03d}" for n in range(min(orders, 10))]
     assert found("b12 4aa") == [f"QC-{n:03d}" for n in range(orders) if n % 9 == 4]
+    # Typed without its space, as people often do.
+    assert found("B124AA") == found("b12 4aa")
     assert found("smith") == sorted(Order.objects.values_list("order_no", flat=True))
     assert found("nobody") == []
 
