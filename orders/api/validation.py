@@ -102,28 +102,29 @@ class _ChoiceLeaf(_Leaf):
         return self.field.run_validation(data)
 
 
-class _DateLeaf(_Leaf):
+class _IsoLeaf(_Leaf):
+    """A date or a time: one already (the CSV import reads its cells as such) is taken as DRF takes it,
+    ISO text is parsed here, anything else goes through DRF's field for its value and message."""
+
+    kind = pattern = None
+
     def run(self, data, tables):
-        if type(data) is date:  # a date already (the CSV import reads its cells as dates): DRF takes it as is
+        if type(data) is self.kind:
             return data
-        if type(data) is str and _ISO_DATE.fullmatch(data):
+        if type(data) is str and self.pattern.fullmatch(data):
             try:
-                return date.fromisoformat(data)
+                return self.kind.fromisoformat(data)
             except ValueError:
                 pass
         return self.field.run_validation(data)
 
 
-class _TimeLeaf(_Leaf):
-    def run(self, data, tables):
-        if type(data) is time:  # as for dates
-            return data
-        if type(data) is str and _ISO_TIME.fullmatch(data):
-            try:
-                return time.fromisoformat(data)
-            except ValueError:
-                pass
-        return self.field.run_validation(data)
+class _DateLeaf(_IsoLeaf):
+    kind, pattern = date, _ISO_DATE
+
+
+class _TimeLeaf(_IsoLeaf):
+    kind, pattern = time, _ISO_TIME
 
 
 class _CodeLeaf(_Leaf):
