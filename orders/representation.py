@@ -14,6 +14,7 @@ from django.db import connection
 from django.db.models import Prefetch, prefetch_related_objects
 from django.utils import timezone
 
+from .db import prepared_cursor
 from .models import Order, OrderGroup, OrderLine, StatusChange, StockMovement
 
 ADDRESS_TEXT_FIELDS = ("line1", "line2", "line3", "town", "county", "postal_code", "country")
@@ -234,7 +235,7 @@ def read_related(order):
     users = get_user_model()
     username = users._meta.get_field(users.USERNAME_FIELD).column
     sql = _RELATED_SQL.format(username=connection.ops.quote_name(username), users=users._meta.db_table)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:  # planned once per connection (its planning cost more than running it)
         cursor.execute(sql, [order.pk])
         service_level, client, user, lines, movements = cursor.fetchone()
     if client is not None:

@@ -1157,7 +1157,7 @@ def _lock_legs(order, expected_version=None):
         locked = _lock(order, expected_version)
         return locked, list(OrderGroup.objects.filter(order=locked).order_by("sequence"))
     order_no = order.order_no if isinstance(order, Order) else order
-    with transaction.get_connection().cursor() as cursor:
+    with prepared_cursor() as cursor:  # planned once per connection: it names every column of both
         cursor.execute(_lock_legs_sql(), [order_no])
         rows = cursor.fetchall()
     if not rows:
@@ -1259,7 +1259,9 @@ def _write_status(change, rows):
         select = "SELECT id FROM e ORDER BY id"
     else:
         select = "SELECT NULL"
-    with connection.cursor() as cursor:
+    # Prepared: the text is the same for every move of the same shape (one group, one history row and
+    # one event for a single order), so PostgreSQL plans it once per connection.
+    with prepared_cursor() as cursor:
         cursor.execute("WITH " + ", ".join(parts) + " " + select, params)  # noqa: S608 - see above
         ids = [r[0] for r in cursor.fetchall()] if rows else []
     for row, pk in zip(rows, ids, strict=True):
