@@ -451,7 +451,8 @@ _INSERT_SQL = """
 """
 _RECORD_SQL = """
     UPDATE webhooks_inboundevent
-    SET event_type = %s, result = %s, response_status = %s, reason = %s, order_id = %s, sent_at = %s, body = %s
+    SET event_type = %s, result = %s, response_status = %s, reason = %s,
+        order_id = COALESCE(%s, (SELECT o.id FROM orders_order o WHERE o.order_no = %s)), sent_at = %s, body = %s
     WHERE id = %s
 """
 
@@ -521,6 +522,7 @@ def _record(pk, record, sent_at, text):
                 record.outcome.status,
                 record.reason,
                 record.order_id,
+                record.order_no,
                 connection.ops.adapt_datetimefield_value(sent_at),
                 text,
                 pk,
