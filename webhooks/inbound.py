@@ -1,9 +1,10 @@
 """Inbound status events from the field (docs/inbound.md): verify, remember, apply through the services.
 
 Boring on purpose. The view hands over the raw body and headers; `verify` checks the Standard
-Webhooks signature and timestamp before anything else is read; `receive` stores the event under its
-unique `(source, webhook_id)`, parses it, and calls the one function of `orders/services.py` that
-makes the change, so the field cannot bypass a rule that the office and the API obey.
+Webhooks signature and timestamp before anything else is read (against this process's copy of the
+source, which the claim checks: `source_named`); `receive` parses the event, stores it under its
+unique `(source, webhook_id)`, and calls the one function of `orders/services.py` that makes the
+change, so the field cannot bypass a rule that the office and the API obey.
 
 Signatures are checked here rather than with the `standardwebhooks` package: the scheme is a dozen
 lines of HMAC, and keeping it in our code keeps a runtime dependency out and lets the answers name
@@ -363,12 +364,6 @@ def prepare(source, event):
     )
 
 
-def apply(source, event):
-    """Make the change the event describes, through orders/services.py: (note, id of the order)."""
-    change = prepare(source, event)
-    return change.note, change.make()
-
-
 @dataclass
 class Outcome:
     status: int
@@ -381,7 +376,7 @@ def _movement_order(reference):
 
 
 def _refusal(exc):
-    """The result and Outcome of a refused event (a refusal from `apply`)."""
+    """The result and Outcome of a refused event (a refusal from a Change's `make`)."""
     if isinstance(exc, DjangoValidationError):
         errors = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         errors = {f"data.{key}": [str(m) for m in messages] for key, messages in errors.items()}
@@ -530,7 +525,7 @@ def _record(pk, record, sent_at, text):
         )
 
 
-# What `apply` refuses: answered 4xx (or `ignored`), recorded, and nothing changed.
+# What a change refuses: answered 4xx (or `ignored`), recorded, and nothing changed.
 REFUSALS = (OrderError, DjangoValidationError, DatabaseError)
 
 
