@@ -390,12 +390,16 @@ class RowReader:
         # A file repeats its dates and times on every row: each text is read once per job (TODAY is
         # the day the job reads it).
         self.memo = {}
+        self.code_memo = {}
         self.codes = codes
         self.default_stock = settings.IMPORT_DEFAULT_STOCK_LOCATION
         self.default_fleet = settings.IMPORT_DEFAULT_DELIVERY_METHOD
 
-    def read(self, cells):
-        """(values by column, [(column, message)]). Values are text, or what READERS make of it."""
+    def read(self, cells, *, codes=True):
+        """(values by column, [(column, message)]). Values are text, or what READERS make of it.
+
+        `codes=False` leaves out the check of the code cells against the job's tables, for the second
+        pass, which keeps only the values (the first pass reported every error)."""
         values, errors = {}, []
         extra = [c for c in cells[self.width :] if c.strip()]
         if extra and len(cells) > len(self.positions):
@@ -432,14 +436,26 @@ class RowReader:
             errors.append(("Order_No", "Order_No is blank: every row must name its order."))
         self._defaults(values, errors)
         self._assembly(values, errors)
-        for column, model in CODE_COLUMNS.items():
-            code = values[column]
-            if code:
-                try:
-                    resolve_code(model, code, self.codes[model])
-                except serializers.ValidationError as exc:
-                    errors.append((column, " ".join(str(m) for m in exc.detail)))
+        if codes:
+            for column, model in CODE_COLUMNS.items():
+                code = values[column]
+                if code:
+                    # The answer for a code is the same all through the job (its tables are read once).
+                    key = (model, code)
+                    if key not in self.code_memo:
+                        if len(self.code_memo) >= MEMO_SIZE:
+                            self.code_memo.clear()
+                        self.code_memo[key] = self._code_problem(model, code)
+                    if self.code_memo[key]:
+                        errors.append((column, self.code_memo[key]))
         return values, errors
+
+    def _code_problem(self, model, code):
+        try:
+            resolve_code(model, code, self.codes[model])
+        except serializers.ValidationError as exc:
+            return " ".join(str(m) for m in exc.detail)
+        return None
 
     def _defaults(self, values, errors):
         if not values["Delivery_Method"]:
@@ -654,7 +670,7 @@ def _import(job, run):
     for number, cells in rows:
         run.processed += 1
         run.batch_rows += 1
-        values, _ = reader.read(cells)
+        values, _ = reader.read(cells, codes=False)
         order_no = values["Order_No"]
         if order_no and order_no not in bad and order_no not in done:
             entry = open_orders.setdefault(order_no, {"first": (number, values), "lines": [], "bad": False})
