@@ -11,6 +11,7 @@ bypasses a rule. Refusals are `OrderError` (a state that forbids the change) or 
 import secrets
 import time
 
+import orjson
 from django.core.exceptions import ValidationError
 from django.db import DataError, IntegrityError, models, transaction
 from django.db.models import Count
@@ -701,12 +702,26 @@ def _copy(cursor, model, objs):
             values = obj.__dict__
             row = [values[a] for a in attnames]
             for position, field in json_fields.items():
-                row[position] = field.get_db_prep_save(row[position], connection)
+                row[position] = _json_text(field, row[position], connection)
             copy.write_row(row)
     if connection.queries_logged:
         connection.queries_log.append(
             {"sql": f"{sql} -- {len(objs)} rows", "time": f"{time.monotonic() - started:.3f}"}
         )
+
+
+def _json_text(field, value, connection):
+    """A JSON column's value for COPY. A dict or list for a field without its own encoder is written as
+    orjson's text (the outbox payloads: json.dumps was ~0.2 s of an import of 5,000 orders, and the
+    column, jsonb, keeps the same value whatever the spacing); anything orjson refuses (a key that is
+    not text, a number or type JSON has no exact form for) and everything else takes the field's own
+    path, as before."""
+    if field.encoder is None and type(value) in (dict, list):
+        try:
+            return orjson.dumps(value).decode()
+        except orjson.JSONEncodeError:
+            pass
+    return field.get_db_prep_save(value, connection)
 
 
 def _set(obj, attname, value):
