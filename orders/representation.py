@@ -394,7 +394,7 @@ def _missing(obj, lookups):
     missing = []
     for lookup, name, foreign_key in _lookup_fields(type(obj), lookups):
         if foreign_key is not None:
-            if values[foreign_key.attname] is not None and not foreign_key.is_cached(obj):
+            if getattr(obj, foreign_key.attname) is not None and not foreign_key.is_cached(obj):
                 missing.append(lookup)
         elif name not in prefetched and name not in fresh:
             missing.append(lookup)
