@@ -8,8 +8,9 @@ from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
+from .instances import new
 from .models import OutboxEvent
-from .representation import keep_created, movement_dict, order_dict
+from .representation import _instants, keep_created, movement_dict, order_dict
 
 # Sent after commit with `event_ids`, the ids of the OutboxEvent rows just recorded, and `event_types`,
 # the distinct types among them.
@@ -50,9 +51,10 @@ def build_many(changes):
     create's single statement, services._write); it then calls `announce` with them, saved."""
     assert transaction.get_connection().in_atomic_block, "events are recorded inside the change's transaction"
     now = timezone.now()
+    instant = _instants()  # the office's time zone looked up once for every instant rendered
     rows = []
     for order, order_types, movement_events in changes:
-        rows += _rows(order, order_types, movement_events, now)
+        rows += _rows(order, order_types, movement_events, now, instant)
     return rows
 
 
@@ -78,32 +80,35 @@ def announce(rows):
         )
 
 
-def _rows(order, order_types, movement_events, now):
+def _rows(order, order_types, movement_events, now, instant=None):
     rows = []
     seen = set()
     order_data = None
+    # The movements rendered within the order's data, reused by their own events (the same dict).
+    rendered = {}
     for event_type in order_types:
         if event_type in seen:
             continue
         seen.add(event_type)
         if order_data is None:
-            order_data = order_dict(order)
+            order_data = order_dict(order, instant=instant, movements=rendered)
             if event_type == OutboxEvent.Type.ORDER_CREATED:
                 keep_created(order, order_data)
         rows.append(
-            OutboxEvent(type=event_type, occurred_at=now, order=order, payload=_body(event_type, now, order_data))
+            new(OutboxEvent, type=event_type, occurred_at=now, order=order, payload=_body(event_type, now, order_data))
         )
     for event_type, movement in movement_events:
         if (event_type, movement.pk) in seen:
             continue
         seen.add((event_type, movement.pk))
         rows.append(
-            OutboxEvent(
+            new(
+                OutboxEvent,
                 type=event_type,
                 occurred_at=now,
                 order_id=movement.order_id,
                 movement=movement,
-                payload=_body(event_type, now, movement_dict(movement)),
+                payload=_body(event_type, now, rendered.get(id(movement)) or movement_dict(movement, instant=instant)),
             )
         )
     return rows

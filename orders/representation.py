@@ -96,9 +96,12 @@ def group_dict(group, lines=None):
     }
 
 
-def movement_dict(movement):
-    """A stock movement with its lines."""
-    prefetch_related_objects([movement], *_missing(movement, MOVEMENT_RELATED))
+def movement_dict(movement, *, instant=None):
+    """A stock movement with its lines. `instant` is `_instants()` for a caller rendering many."""
+    missing = _missing(movement, MOVEMENT_RELATED)
+    if missing:
+        prefetch_related_objects([movement], *missing)
+    instant = instant or _instant
     return {
         "reference": movement.reference,
         "order_no": movement.order.order_no,
@@ -111,29 +114,41 @@ def movement_dict(movement):
         "lines": [
             {"line_no": ml.line_no, "sku": ml.sku, "quantity": ml.quantity} for ml in _related(movement, "lines")
         ],
-        "created_at": _instant(movement.created_at),
-        "updated_at": _instant(movement.updated_at),
+        "created_at": instant(movement.created_at),
+        "updated_at": instant(movement.updated_at),
     }
 
 
-def order_dict(order):
-    """The whole order: header, lines, groups and movements."""
-    prefetch_related_objects([order], *_missing(order, ORDER_RELATED))
+def order_dict(order, *, instant=None, movements=None):
+    """The whole order: header, lines, groups and movements.
+
+    For a caller rendering many orders (the outbox of a bulk or an import batch): `instant` is
+    `_instants()`, the time zone looked up once; `movements`, a dict, receives {id(movement): its
+    dict} so the movements' own events reuse what was rendered here rather than render it again."""
+    missing = _missing(order, ORDER_RELATED)
+    if missing:
+        prefetch_related_objects([order], *missing)
     lines = _related(order, "lines")
     groups = _related(order, "groups")
     for group in groups:
         # A group's lines are the order's lines on it: read once, not again per group.
         if "lines" not in getattr(group, "_prefetched_objects_cache", {}) and "lines" not in _fresh(group):
             _cache(group, "lines", [line for line in lines if line.group_id == group.pk])
+    rendered = []
+    for movement in _related(order, "movements"):
+        data = movement_dict(movement, instant=instant)
+        if movements is not None:
+            movements[id(movement)] = data
+        rendered.append(data)
     return {
-        **_header(order, _code(order.service_level), order.source),
+        **_header(order, _code(order.service_level), order.source, instant),
         "lines": [line_dict(line) for line in lines],
         "groups": [group_dict(group) for group in groups],
-        "movements": [movement_dict(movement) for movement in _related(order, "movements")],
+        "movements": rendered,
     }
 
 
-def _header(order, service_level, source):
+def _header(order, service_level, source, instant=None):
     """An order's own fields, as `order_dict` begins."""
     return {
         "order_no": order.order_no,
@@ -161,8 +176,8 @@ def _header(order, service_level, source):
         "tracking_url": order.tracking_url,
         "earliest_delivery_date": _date(order.earliest_delivery_date),
         "attempt_count": order.attempt_count,
-        "created_at": _instant(order.created_at),
-        "updated_at": _instant(order.updated_at),
+        "created_at": (instant or _instant)(order.created_at),
+        "updated_at": (instant or _instant)(order.updated_at),
         "source": source,
     }
 
@@ -367,17 +382,33 @@ def attach(order, groups, lines, movements, movement_lines):
             obj.__dict__.setdefault("_fresh_related", {})[name] = items
 
 
+_LOOKUP_FIELDS = {}
+
+
+def _lookup_fields(model, lookups):
+    """[(lookup, name, the foreign key field or None)] for `lookups` on `model`, worked out once."""
+    key = (model, lookups)
+    if key not in _LOOKUP_FIELDS:
+        plan = []
+        for lookup in lookups:
+            name = lookup.prefetch_through if isinstance(lookup, Prefetch) else lookup
+            field = model._meta.get_field(name)
+            plan.append((lookup, name, field if field.is_relation and field.many_to_one else None))
+        _LOOKUP_FIELDS[key] = plan
+    return _LOOKUP_FIELDS[key]
+
+
 def _missing(obj, lookups):
     """The lookups not yet loaded on `obj`, so rendering twice reads nothing twice."""
-    cache = {**getattr(obj, "_prefetched_objects_cache", {}), **_fresh(obj)}
+    values = obj.__dict__
+    prefetched = values.get("_prefetched_objects_cache", {})
+    fresh = values.get("_fresh_related", {})
     missing = []
-    for lookup in lookups:
-        name = lookup.prefetch_through if isinstance(lookup, Prefetch) else lookup
-        field = obj._meta.get_field(name)
-        if field.is_relation and field.many_to_one:
-            if getattr(obj, field.attname) is not None and not field.is_cached(obj):
+    for lookup, name, foreign_key in _lookup_fields(type(obj), lookups):
+        if foreign_key is not None:
+            if getattr(obj, foreign_key.attname) is not None and not foreign_key.is_cached(obj):
                 missing.append(lookup)
-        elif name not in cache:
+        elif name not in prefetched and name not in fresh:
             missing.append(lookup)
     return missing
 

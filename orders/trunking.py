@@ -18,6 +18,7 @@ from django.db import connection
 from django.utils import timezone
 
 from .domain import OrderError
+from .instances import new
 from .models import Lane, OrderGroup, OrderLine, StockMovement, StockMovementLine
 
 MS = StockMovement.Status
@@ -318,7 +319,8 @@ def plan_new(order, lines, *, on=None, prepared=None):
         ship = max(max(line.on_hand_date for line in lane_lines), on)
         movement_id = prepared.movement_ids.pop(0)
         now = timezone.now()
-        movements[lane] = StockMovement(
+        movements[lane] = new(
+            StockMovement,
             id=movement_id,
             reference=movement_reference(movement_id),
             order=order,

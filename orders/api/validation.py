@@ -29,7 +29,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import ISO_8601, serializers
+from rest_framework import ISO_8601, fields, serializers
 from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.fields import SkipField, empty, get_error_detail
 from rest_framework.serializers import as_serializer_error
@@ -40,6 +40,8 @@ from ..identifiers import order_no_problem
 from .errors import flatten
 from .fields import CodeField, OrderNoField, resolve_code
 from .serializers import OrderSerializer
+
+_DECIMAL_EMPTY = fields.DecimalField.validate_empty_values
 
 # What the fast paths take as-is; anything else is left to the DRF field.
 _CLEAN_TEXT = re.compile(r"[\x00\ud800-\udfff]")
@@ -54,8 +56,22 @@ class _Leaf:
         self.field = field
         self.name = getattr(field, "field_name", None)
         self.source_attrs = getattr(field, "source_attrs", [])
+        # A null where the field allows one is a null, as Field.validate_empty_values answers (no
+        # validator runs): for the field classes whose run_validation and validate_empty_values are
+        # DRF's generic ones (DecimalField's own only differs for blank text).
+        kind = type(field)
+        self.null_ok = (
+            isinstance(field, fields.Field)
+            and getattr(field, "allow_null", False)
+            and not field.read_only
+            and field.source != "*"
+            and kind.run_validation in (fields.Field.run_validation, fields.CharField.run_validation)
+            and kind.validate_empty_values in (fields.Field.validate_empty_values, _DECIMAL_EMPTY)
+        )
 
     def run(self, data, tables):
+        if data is None and self.null_ok:
+            return None
         return self.field.run_validation(data)
 
 

@@ -70,3 +70,18 @@ def test_when_the_insert_of_all_fails_each_order_is_made_or_refused_on_its_own(d
     assert StockMovement.objects.filter(order__order_no="A-1").count() == 1
     assert OutboxEvent.objects.filter(type="order.created").count() == 2
     assert not StatusChange.objects.filter(order__order_no="A-2").exists()
+
+
+def test_copy_writes_json_as_orjson_text_and_leaves_what_orjson_refuses_to_the_field(db):
+    """services._json_text: the outbox payloads go to COPY as compact JSON text; a value orjson refuses
+    (a key that is not text, an integer beyond 64 bits) or None takes the JSONField's own adaptation."""
+    from django.db import connection
+
+    field = OutboxEvent._meta.get_field("payload")
+    assert services._json_text(field, {"type": "order.created", "data": {"lat": None, "n": [1, 2.5]}}, connection) == (
+        '{"type":"order.created","data":{"lat":null,"n":[1,2.5]}}'
+    )
+    for value in ({1: "a"}, {"big": 10**30}):
+        written, expected = services._json_text(field, value, connection), field.get_db_prep_save(value, connection)
+        assert type(written) is type(expected) and written.obj is value  # psycopg's Jsonb, as the field adapts it
+    assert services._json_text(field, None, connection) == field.get_db_prep_save(None, connection)

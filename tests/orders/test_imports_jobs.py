@@ -131,3 +131,32 @@ def test_the_sweeper_finds_jobs_never_started_or_gone_silent(depots):
 
     assert sorted(imports.unfinished_jobs()) == sorted([lost_queued.pk, silent.pk])
     assert fresh_queued.pk not in imports.unfinished_jobs()
+
+
+def test_the_garbage_collector_is_paused_during_a_job_and_its_batches_garbage_collected(depots, monkeypatch):
+    """The job runs with Python's cyclic collector off (orders/imports.py `_collector_paused`), frees
+    each batch's cycles when the batch is written, and leaves the collector on again, whether the
+    job ends done or failed."""
+    import gc
+
+    monkeypatch.setattr(imports, "BATCH_ROWS", 2)
+    collected, enabled_in_batches = [], []
+    real_collect = gc.collect
+
+    def collect(generation=2):
+        collected.append(generation)
+        enabled_in_batches.append(gc.isenabled())
+        return real_collect(generation)
+
+    monkeypatch.setattr(imports.gc, "collect", collect)
+    assert gc.isenabled()
+    job = queued([row(f"IMP-{n}") for n in range(6)])
+    assert imports.run_job(job.pk) == "done"
+    assert collected == [0, 0, 0, 0]  # three batches of two rows, then the last (empty) one
+    assert enabled_in_batches == [False] * 4
+    assert gc.isenabled()
+
+    failing = queued([row("IMP-X")])
+    ImportJob.objects.filter(pk=failing.pk).update(file_gzip=b"not gzip")
+    assert imports.run_job(failing.pk) == "failed"
+    assert gc.isenabled()
