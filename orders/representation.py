@@ -14,6 +14,7 @@ from django.db import connection
 from django.db.models import Prefetch, prefetch_related_objects
 from django.utils import timezone
 
+from .db import prepared_cursor
 from .models import Order, OrderGroup, OrderLine, StatusChange, StockMovement
 
 ADDRESS_TEXT_FIELDS = ("line1", "line2", "line3", "town", "county", "postal_code", "country")
@@ -223,7 +224,7 @@ _RELATED_SQL = """
             JOIN orders_stocklocation fl ON fl.id = m.from_location_id
             JOIN orders_stocklocation tl ON tl.id = m.to_location_id
             WHERE m.order_id = o.id)
-    FROM orders_order o WHERE o.id = %s
+    FROM orders_order o WHERE {where}
 """
 
 
@@ -231,13 +232,20 @@ def _postgres():
     return connection.vendor == "postgresql"
 
 
+def related_sql(by="id"):
+    """The statement of `read_related` on PostgreSQL, for an order given by its id (or `by="order_no"`:
+    for a caller that sends it before it knows the id, in the same round trip as its lock)."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model()
+    username = users._meta.get_field(users.USERNAME_FIELD).column
+    where = {"id": "o.id = %s", "order_no": "o.order_no = %s"}[by]
+    return _RELATED_SQL.format(username=connection.ops.quote_name(username), users=users._meta.db_table, where=where)
+
+
 def read_related(order):
     """What `order_dict_with` needs besides the order and its groups: {"lines", "movements",
     "service_level", "source"}. One statement on PostgreSQL; elsewhere the page renderer's reads."""
-    from django.contrib.auth import get_user_model
-
-    from .models import StatusChange, actor_label
-
     if not _postgres():
         _, lines_of, movements_of = _related_of([order.pk], {order.pk: order.order_no})
         return {
@@ -246,12 +254,16 @@ def read_related(order):
             "service_level": _code(order.service_level),
             "source": order.source,
         }
-    users = get_user_model()
-    username = users._meta.get_field(users.USERNAME_FIELD).column
-    sql = _RELATED_SQL.format(username=connection.ops.quote_name(username), users=users._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [order.pk])
-        service_level, client, user, lines, movements = cursor.fetchone()
+    with prepared_cursor() as cursor:  # planned once per connection (its planning cost more than running it)
+        cursor.execute(related_sql(), [order.pk])
+        return related_from_row(cursor.fetchone())
+
+
+def related_from_row(row):
+    """`read_related`'s answer from the row of `related_sql`."""
+    from .models import StatusChange, actor_label
+
+    service_level, client, user, lines, movements = row
     if client is not None:
         source = actor_label(StatusChange.ActorKind.API_CLIENT, client)
     elif user is not None:

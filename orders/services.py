@@ -104,6 +104,7 @@ class _Change:
         self.legs = []  # every group of the order, as a status move read them
         self.groups = []  # deferred: the groups changed
         self.history = []  # deferred: StatusChange rows
+        self.related = None  # a status move: what representation.read_related reads, if read already
 
     def order_event(self, event_type):
         self.dirty = True
@@ -1133,16 +1134,28 @@ def _from_row(model, values):
     return model.from_db(connection.alias, [f.attname for f in fields], values)
 
 
-def _lock_legs(order, expected_version=None):
+def _lock_legs(order, expected_version=None, *, related=False):
     """Lock and read an order (given as an Order or its order_no) and its groups, in sequence order;
-    refuse a stale expected version. One statement on PostgreSQL, two elsewhere."""
+    refuse a stale expected version. One statement on PostgreSQL, two elsewhere. With `related`, on
+    PostgreSQL, also what `representation.read_related` reads (else None), by a second statement in
+    the same round trip: PostgreSQL runs it after the lock is held, with a snapshot of its own, so it
+    sees every change committed by a writer the lock waited for (for moves that write no line or
+    movement themselves)."""
     if not _postgres():
         locked = _lock(order, expected_version)
-        return locked, list(OrderGroup.objects.filter(order=locked).order_by("sequence"))
+        return locked, list(OrderGroup.objects.filter(order=locked).order_by("sequence")), None
     order_no = order.order_no if isinstance(order, Order) else order
-    with transaction.get_connection().cursor() as cursor:
-        cursor.execute(_lock_legs_sql(), [order_no])
-        rows = cursor.fetchall()
+    connection = transaction.get_connection()
+    with prepared_cursor() as cursor, prepared_cursor() as other:  # each planned once per connection
+        if related:
+            # A pipeline: both statements go out together and their results come back together.
+            with connection.wrap_database_errors, connection.connection.pipeline():
+                cursor.execute(_lock_legs_sql(), [order_no])
+                other.execute(representation.related_sql(by="order_no"), [order_no])
+            rows, read = cursor.fetchall(), other.fetchone()
+        else:
+            cursor.execute(_lock_legs_sql(), [order_no])
+            rows, read = cursor.fetchall(), None
     if not rows:
         raise OrderError(f"There is no order {order_no}.", code="not_found")
     width = len(Order._meta.concrete_fields)
@@ -1153,7 +1166,7 @@ def _lock_legs(order, expected_version=None):
         group = _from_row(OrderGroup, row[width:])
         group.order = locked
         groups.append(group)
-    return locked, groups
+    return locked, groups, None if read is None else representation.related_from_row(read)
 
 
 def _legs_to_move(order, target, sequence, groups):
@@ -1190,7 +1203,8 @@ def _finish_status(change):
     order = change.order
     order.version += 1
     order.updated_at = timezone.now()
-    data = representation.order_dict_with(order, change.legs, representation.read_related(order))
+    related = change.related if change.related is not None else representation.read_related(order)
+    data = representation.order_dict_with(order, change.legs, related)
     rows = events.build_status(order, change.order_types, data)
     if _postgres():
         _write_status(change, rows)
@@ -1242,7 +1256,9 @@ def _write_status(change, rows):
         select = "SELECT id FROM e ORDER BY id"
     else:
         select = "SELECT NULL"
-    with connection.cursor() as cursor:
+    # Prepared: the text is the same for every move of the same shape (one group, one history row and
+    # one event for a single order), so PostgreSQL plans it once per connection.
+    with prepared_cursor() as cursor:
         cursor.execute("WITH " + ", ".join(parts) + " " + select, params)  # noqa: S608 - see above
         ids = [r[0] for r in cursor.fetchall()] if rows else []
     for row, pk in zip(rows, ids, strict=True):
@@ -1250,12 +1266,15 @@ def _write_status(change, rows):
         row._state.adding, row._state.db = False, connection.alias
 
 
-def _status_change(order, actor, target, sequence, expected_version):
-    """Lock the order with its legs for a move to `target`: (change, groups, chosen legs)."""
-    order, groups = _lock_legs(order, expected_version)
+def _status_change(order, actor, target, sequence, expected_version, *, related=True):
+    """Lock the order with its legs for a move to `target`: (change, groups, chosen legs). With
+    `related` (a move that writes no line or movement), what its events need besides is read in the
+    same round trip as the lock."""
+    order, groups, read = _lock_legs(order, expected_version, related=related)
     chosen = _legs_to_move(order, target, sequence, groups)
     change = _Change(order, actor, deferred=True)
     change.legs = groups
+    change.related = read
     return change, groups, chosen
 
 
@@ -1331,7 +1350,8 @@ def complete_order(
     One call is one attempt, however many legs it completes.
     """
     with transaction.atomic(savepoint=savepoint):
-        change, groups, chosen = _status_change(order, actor, S.COMPLETED, sequence, expected_version)
+        # The delivered quantities are written first: lines are read for the events after that.
+        change, groups, chosen = _status_change(order, actor, S.COMPLETED, sequence, expected_version, related=False)
         order = change.order
         order.attempt_count += 1
         order.failure_reason = None

@@ -7,6 +7,9 @@ from webhooks import views as webhook_views
 
 # GET /healthz is answered by stream_portal.health.HealthCheckMiddleware, ahead of host checks and sessions.
 urlpatterns = [
+    # First: no other pattern matches it, and the field's status events are the busiest path (Django tries
+    # the patterns in order; last, it cost ~50 µs of every event on the bench machine, first ~13).
+    path("webhooks/inbound/<str:source>/", webhook_views.inbound_event, name="inbound-event"),
     # The office's home: the order list for a logged-in user, the login page otherwise.
     path("", accounts.home, name="home"),
     # Ahead of orders.urls, whose settings/<kind>/... patterns would otherwise take settings/webhooks/...
@@ -22,7 +25,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("track/<str:token>/", tracking.tracking_page, name="tracking"),
-    path("webhooks/inbound/<str:source>/", webhook_views.inbound_event, name="inbound-event"),
 ]
 
 # Unmatched URLs under /api/ answer the API's JSON error; every other path gets the site's page.

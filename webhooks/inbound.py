@@ -1,9 +1,10 @@
 """Inbound status events from the field (docs/inbound.md): verify, remember, apply through the services.
 
 Boring on purpose. The view hands over the raw body and headers; `verify` checks the Standard
-Webhooks signature and timestamp before anything else is read; `receive` stores the event under its
-unique `(source, webhook_id)`, parses it, and calls the one function of `orders/services.py` that
-makes the change, so the field cannot bypass a rule that the office and the API obey.
+Webhooks signature and timestamp before anything else is read (against this process's copy of the
+source, which the claim checks: `source_named`); `receive` parses the event, stores it under its
+unique `(source, webhook_id)`, and calls the one function of `orders/services.py` that makes the
+change, so the field cannot bypass a rule that the office and the API obey.
 
 Signatures are checked here rather than with the `standardwebhooks` package: the scheme is a dozen
 lines of HMAC, and keeping it in our code keeps a runtime dependency out and lets the answers name
@@ -26,6 +27,7 @@ from rest_framework import serializers
 
 from orders import services
 from orders.api.errors import flatten
+from orders.db import prepared_cursor
 from orders.domain import Actor, OrderError
 from orders.models import Order, OrderGroup
 
@@ -299,39 +301,67 @@ def _plan(data):
     return plan
 
 
-def apply(source, event):
-    """Make the change the event describes, through orders/services.py. Returns a note of what was
-    done and the id of the order it changed. The caller's transaction is rolled back whole when the
-    change is refused (no savepoint of the services' own)."""
+@dataclass
+class Change:
+    """What an event will do, known before it is done: the note the record keeps, the order it names
+    (None for a movement's events) and `make`, the call to orders/services.py that makes the change
+    and returns the id of the order it changed."""
+
+    note: str
+    order_no: str | None
+    make: object
+
+
+def prepare(source, event):
+    """The Change an event describes. Reads nothing but a completion's address position; changes
+    nothing. The caller's transaction is rolled back whole when `make` refuses (no savepoint of the
+    services' own)."""
     actor = Actor.for_inbound(source.name)
     data = event.data
     target = {"sequence": data.get("sequence"), "occurred_at": event.timestamp, "savepoint": False}
+    order_no = data.get("order_no")
     if event.type == ORDER_PLANNED:
         plan = _plan(data)
         note = f"Planned by {source.name}: route {plan['route_ref']} on {plan['planned_date']}."
-        order = services.plan_order(data["order_no"], actor=actor, plan=plan, note=note, **target)
-        return f"Order {data['order_no']} planned on route {plan['route_ref']}.", order.pk
+        return Change(
+            f"Order {order_no} planned on route {plan['route_ref']}.",
+            order_no,
+            lambda: services.plan_order(order_no, actor=actor, plan=plan, note=note, **target).pk,
+        )
     if event.type == ORDER_IN_PROGRESS:
-        order = services.start_order(data["order_no"], actor=actor, **target)
-        return f"Order {data['order_no']} in progress.", order.pk
+        return Change(
+            f"Order {order_no} in progress.", order_no, lambda: services.start_order(order_no, actor=actor, **target).pk
+        )
     if event.type == ORDER_COMPLETED:
         completed_at = data.get("completed_at") or event.timestamp
         pod = proof_of_delivery(data, completed_at)
         delivered = {line["line_no"]: line["delivered_quantity"] for line in data.get("lines", [])}
         target["occurred_at"] = completed_at
-        order = services.complete_order(data["order_no"], actor=actor, pod=pod, delivered_lines=delivered, **target)
         warning = " The completion was far from the address; flagged for the office." if pod["distance_warning"] else ""
-        return f"Order {data['order_no']} completed.{warning}", order.pk
-    if event.type == ORDER_FAILED:
-        order = services.fail_order(
-            data["order_no"], actor=actor, reason_code=data["reason_code"], notes=data.get("notes", ""), **target
+        return Change(
+            f"Order {order_no} completed.{warning}",
+            order_no,
+            lambda: services.complete_order(order_no, actor=actor, pod=pod, delivered_lines=delivered, **target).pk,
         )
-        return f"Order {data['order_no']} failed: {data['reason_code']}.", order.pk
+    if event.type == ORDER_FAILED:
+        reason_code, notes = data["reason_code"], data.get("notes", "")
+        return Change(
+            f"Order {order_no} failed: {reason_code}.",
+            order_no,
+            lambda: services.fail_order(order_no, actor=actor, reason_code=reason_code, notes=notes, **target).pk,
+        )
+    reference = data["reference"]
     if event.type == MOVEMENT_DISPATCHED:
-        movement = services.dispatch_movement(data["reference"], actor=actor)
-        return f"Stock movement {data['reference']} dispatched.", movement.order_id
-    movement = services.receive_movement(data["reference"], actor=actor)
-    return f"Stock movement {data['reference']} received.", movement.order_id
+        return Change(
+            f"Stock movement {reference} dispatched.",
+            None,
+            lambda: services.dispatch_movement(reference, actor=actor).order_id,
+        )
+    return Change(
+        f"Stock movement {reference} received.",
+        None,
+        lambda: services.receive_movement(reference, actor=actor).order_id,
+    )
 
 
 @dataclass
@@ -340,18 +370,13 @@ class Outcome:
     body: dict
 
 
-def _order_of(event):
-    """The id of the order an event that was not applied names, if it exists."""
-    if event is None or "order_no" not in event.data:
-        if event is not None and "reference" in event.data:
-            orders = Order.objects.filter(movements__reference=event.data["reference"])
-            return orders.values_list("pk", flat=True).first()
-        return None
-    return Order.objects.filter(order_no=event.data["order_no"]).values_list("pk", flat=True).first()
+def _movement_order(reference):
+    """The id of the order of the movement that an event that was not applied names, if it exists."""
+    return Order.objects.filter(movements__reference=reference).values_list("pk", flat=True).first()
 
 
 def _refusal(exc):
-    """The result and Outcome of a refused event (a refusal from `apply`)."""
+    """The result and Outcome of a refused event (a refusal from a Change's `make`)."""
     if isinstance(exc, DjangoValidationError):
         errors = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         errors = {f"data.{key}": [str(m) for m in messages] for key, messages in errors.items()}
@@ -366,64 +391,133 @@ def _refusal(exc):
     return InboundEvent.Result.REJECTED, Outcome(400, body)
 
 
-# The event's row, first of all: a copy of a webhook-id already stored inserts nothing (and, while
-# the first copy's transaction is still open, waits for it on the unique index).
+class SourceChanged(Exception):
+    """The source's row no longer matches the copy the request was verified with (its secret was
+    rotated, it was deactivated, renamed or deleted): nothing was written; read it again."""
+
+
+@dataclass
+class Record:
+    """The event's row as it will stay: written by the claim itself when the outcome is known."""
+
+    event_type: str
+    result: str
+    outcome: Outcome
+    order_id: int | None = None
+    order_no: str | None = None  # when order_id is not known yet: the order of that number, if any
+
+    @property
+    def reason(self):
+        body = self.outcome.body
+        return body.get("reason") or json.dumps(body.get("errors") or body)[:2000]
+
+
+# The event's row, first of all, with the values it keeps when the change goes through (a refused
+# change rolls it back with everything else). It is inserted only while the source still has the
+# id, name, secret and active flag the request was verified with (`s`), so a secret rotated or a
+# source deactivated in any process holds from the next claim on, whatever this process remembers.
+# A copy of a webhook-id already stored inserts nothing (and, while the first copy's transaction is
+# still open, waits for it on the unique index). Answers (the source matched, the new row's id).
 _CLAIM_SQL = """
+    WITH s AS (
+        SELECT id FROM webhooks_inboundsource WHERE id = %s AND name = %s AND active AND secret = %s
+    ), c AS (
+        INSERT INTO webhooks_inboundevent
+            (source_id, webhook_id, event_type, sent_at, received_at, body, result, response_status, reason,
+             order_id, duplicates)
+        SELECT s.id, %s, %s, %s, %s, %s, %s, %s, %s,
+               COALESCE(%s::bigint, (SELECT o.id FROM orders_order o WHERE o.order_no = %s::text)), 0
+        FROM s
+        ON CONFLICT (source_id, webhook_id) DO NOTHING
+        RETURNING id, order_id
+    )
+    SELECT EXISTS (SELECT FROM s), (SELECT id FROM c), (SELECT order_id FROM c)
+"""
+# Elsewhere (SQLite: bin/run) the source is checked by its own statement first.
+_SOURCE_SQL = "SELECT id FROM webhooks_inboundsource WHERE id = %s AND name = %s AND active AND secret = %s"
+_INSERT_SQL = """
     INSERT INTO webhooks_inboundevent
-        (source_id, webhook_id, event_type, sent_at, received_at, body, result, response_status, reason, duplicates)
-    VALUES (%s, %s, '', %s, %s, %s, %s, 0, '', 0)
+        (source_id, webhook_id, event_type, sent_at, received_at, body, result, response_status, reason,
+         order_id, duplicates)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s,
+            COALESCE(%s, (SELECT o.id FROM orders_order o WHERE o.order_no = %s)), 0)
     ON CONFLICT (source_id, webhook_id) DO NOTHING
-    RETURNING id
+    RETURNING id, order_id
 """
 _RECORD_SQL = """
     UPDATE webhooks_inboundevent
-    SET event_type = %s, result = %s, response_status = %s, reason = %s, order_id = %s, sent_at = %s, body = %s
+    SET event_type = %s, result = %s, response_status = %s, reason = %s,
+        order_id = COALESCE(%s, (SELECT o.id FROM orders_order o WHERE o.order_no = %s)), sent_at = %s, body = %s
     WHERE id = %s
 """
 
 
-def _claim(source, webhook_id, sent_at, text):
-    """Take (source, webhook-id) for this request, inside its transaction: the id of the event's row,
-    or the Outcome `duplicate` when a copy was received before and not rejected. A rejected event
-    may be sent again under the same id, and is tried again: the order may exist by now."""
+@dataclass
+class Claim:
+    pk: int | None = None
+    recorded: bool = False  # the row holds the Record already (False: a rejected copy's row, taken again)
+    order_id: int | None = None
+    duplicate: Outcome | None = None
+
+
+def _claim(source, webhook_id, sent_at, text, record):
+    """Take (source, webhook-id) for this request, inside its transaction, writing `record`: the
+    Claim of the event's row, or its Outcome `duplicate` when a copy was received before and not
+    rejected. A rejected event may be sent again under the same id, and is tried again (the order
+    may exist by now): its row is taken as it is, for `_record` to complete. SourceChanged when the
+    source is no longer what the request was verified with."""
     ops = connection.ops
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _CLAIM_SQL,
-            [
-                source.pk,
-                webhook_id,
-                ops.adapt_datetimefield_value(sent_at),
-                ops.adapt_datetimefield_value(timezone.now()),
-                text,
-                InboundEvent.Result.REJECTED,
-            ],
-        )
-        row = cursor.fetchone()
-    if row is not None:
-        return row[0], None
-    record = InboundEvent.objects.select_for_update().get(source=source, webhook_id=webhook_id)
-    if record.result == InboundEvent.Result.REJECTED:
-        return record.pk, None
-    InboundEvent.objects.filter(pk=record.pk).update(duplicates=F("duplicates") + 1)
+    source_key = [source.pk, source.name, source.secret]
+    values = [
+        webhook_id,
+        record.event_type,
+        ops.adapt_datetimefield_value(sent_at),
+        ops.adapt_datetimefield_value(timezone.now()),
+        text,
+        str(record.result),
+        record.outcome.status,
+        record.reason,
+        record.order_id,
+        record.order_no,
+    ]
+    if connection.vendor == "postgresql":
+        with prepared_cursor() as cursor:
+            cursor.execute(_CLAIM_SQL, source_key + values)
+            matched, pk, order_id = cursor.fetchone()
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(_SOURCE_SQL, source_key)
+            matched = cursor.fetchone() is not None
+            pk = order_id = None
+            if matched:
+                cursor.execute(_INSERT_SQL, [source.pk, *values])
+                pk, order_id = cursor.fetchone() or (None, None)
+    if not matched:
+        raise SourceChanged(source.name)
+    if pk is not None:
+        return Claim(pk, recorded=True, order_id=order_id)
+    previous = InboundEvent.objects.select_for_update().get(source=source, webhook_id=webhook_id)
+    if previous.result == InboundEvent.Result.REJECTED:
+        return Claim(previous.pk)
+    InboundEvent.objects.filter(pk=previous.pk).update(duplicates=F("duplicates") + 1)
     reason = (
-        f"webhook-id {webhook_id} was received at {timezone.localtime(record.received_at).isoformat()} "
-        f"and {record.result} then."
+        f"webhook-id {webhook_id} was received at {timezone.localtime(previous.received_at).isoformat()} "
+        f"and {previous.result} then."
     )
-    return None, Outcome(200, {"result": "duplicate", "reason": reason})
+    return Claim(duplicate=Outcome(200, {"result": "duplicate", "reason": reason}))
 
 
-def _record(pk, event_type, result, outcome, order_id, sent_at, text):
-    reason = outcome.body.get("reason") or json.dumps(outcome.body.get("errors") or outcome.body)[:2000]
+def _record(pk, record, sent_at, text):
     with connection.cursor() as cursor:
         cursor.execute(
             _RECORD_SQL,
             [
-                event_type,
-                result,
-                outcome.status,
-                reason,
-                order_id,
+                record.event_type,
+                str(record.result),
+                record.outcome.status,
+                record.reason,
+                record.order_id,
+                record.order_no,
                 connection.ops.adapt_datetimefield_value(sent_at),
                 text,
                 pk,
@@ -431,18 +525,19 @@ def _record(pk, event_type, result, outcome, order_id, sent_at, text):
         )
 
 
-# What `apply` refuses: answered 4xx (or `ignored`), recorded, and nothing changed.
+# What a change refuses: answered 4xx (or `ignored`), recorded, and nothing changed.
 REFUSALS = (OrderError, DjangoValidationError, DatabaseError)
 
 
 def receive(source, webhook_id, sent_at, body):
     """Store and apply one verified event, at most once per (source, webhook-id).
 
-    The event is claimed and applied in one transaction: the row is inserted first (a concurrent
-    copy of the same webhook-id waits on the unique index until the first commits, then finds it
-    and answers `duplicate`), the change is made, the row is completed. A refused change rolls the
-    whole transaction back; the refusal is then recorded under the same claim in a transaction of
-    its own (a bad body is never applied, so it goes there at once).
+    The event is claimed and applied in one transaction: the row is inserted first, already saying
+    `applied` (a concurrent copy of the same webhook-id waits on the unique index until the first
+    commits, then finds it and answers `duplicate`), then the change is made. A refused change rolls
+    the whole transaction back, row and all; the refusal is then recorded under the same claim in a
+    transaction of its own (a bad body is never applied, so it goes there at once). SourceChanged
+    (nothing written) when `source` is no longer the source's row as it stands.
     """
     text = body.decode("utf-8", errors="replace")
     try:
@@ -452,21 +547,27 @@ def receive(source, webhook_id, sent_at, body):
     else:
         try:
             with transaction.atomic():
-                pk, duplicate = _claim(source, webhook_id, sent_at, text)
-                if duplicate:
-                    return duplicate
-                note, order_id = apply(source, event)
-                outcome = Outcome(200, {"result": "applied", "reason": note})
-                _record(pk, event.type, InboundEvent.Result.APPLIED, outcome, order_id, sent_at, text)
+                change = prepare(source, event)
+                outcome = Outcome(200, {"result": "applied", "reason": change.note})
+                record = Record(event.type, InboundEvent.Result.APPLIED, outcome, order_no=change.order_no)
+                claim = _claim(source, webhook_id, sent_at, text, record)
+                if claim.duplicate:
+                    return claim.duplicate
+                record.order_id = change.make()
+                if not claim.recorded or claim.order_id != record.order_id:
+                    _record(claim.pk, record, sent_at, text)  # a movement's order, or a rejected copy's row
             return outcome
         except REFUSALS as exc:
             result, outcome = _refusal(exc)
+    data = event.data if event else {}
+    order_id = _movement_order(data["reference"]) if "reference" in data else None  # an order's: by the claim
+    record = Record(event.type if event else _type_of(body), result, outcome, order_id, data.get("order_no"))
     with transaction.atomic():
-        pk, duplicate = _claim(source, webhook_id, sent_at, text)
-        if duplicate:
-            return duplicate
-        event_type = event.type if event else _type_of(body)
-        _record(pk, event_type, result, outcome, _order_of(event), sent_at, text)
+        claim = _claim(source, webhook_id, sent_at, text, record)
+        if claim.duplicate:
+            return claim.duplicate
+        if not claim.recorded:
+            _record(claim.pk, record, sent_at, text)
     return outcome
 
 
@@ -484,6 +585,32 @@ def purge_expired(now=None):
     cutoff = (now or timezone.now()) - RETENTION
     deleted, _ = InboundEvent.objects.filter(received_at__lt=cutoff).delete()
     return deleted
+
+
+# --- The source of a request ----------------------------------------------------------------------
+
+# This process's copy of each active source a request named (id, name, secret), so that verifying a
+# request needs no statement of its own. The copy is never trusted alone: every claim (`_CLAIM_SQL`)
+# inserts the event's row only while the source's row still has that id, name, secret and active
+# flag, and a request that fails verification with the copy is verified again with a fresh read. So
+# a rotated secret, a deactivated, renamed or deleted source holds from the next request on, in
+# every process, exactly as when the source was read on every request. Only sources found are kept
+# (there are a handful); a name that is not found is read again each time.
+_SOURCES = {}
+
+
+def source_named(name, *, fresh=False):
+    """(the active source of that name or None, whether it is this process's copy)."""
+    if not fresh:
+        known = _SOURCES.get(name)
+        if known is not None:
+            return known, True
+    source = InboundSource.active_named(name)
+    if source is None:
+        _SOURCES.pop(name, None)
+    else:
+        _SOURCES[name] = source
+    return source, False
 
 
 # --- Sources, as the office settings and `create_inbound_source` manage them ----------------------

@@ -166,8 +166,9 @@ class InboundSource(models.Model):
 
     @classmethod
     def active_named(cls, name):
-        """The active source of that name (id, name and secret only), or None: the one look-up of an
-        inbound request, read fresh every time (a rotated secret holds from the next request)."""
+        """The active source of that name (id, name and secret only), or None, read now. Inbound
+        requests keep a copy per process, which every claim checks against this row
+        (webhooks/inbound.py `source_named`)."""
         with connection.cursor() as cursor:
             cursor.execute("SELECT id, name, secret FROM webhooks_inboundsource WHERE name = %s AND active", [name])
             row = cursor.fetchone()

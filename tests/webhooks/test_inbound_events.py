@@ -379,7 +379,22 @@ def test_an_event_rejected_for_an_unknown_order_is_tried_again_under_the_same_id
     response = planner.post(body, webhook_id="msg_early_plan")
     assert response.json()["result"] == "applied"
     assert reload(order).status == "planned"
-    assert InboundEvent.objects.get(webhook_id="msg_early_plan").result == "applied"
+    event = InboundEvent.objects.get(webhook_id="msg_early_plan")
+    assert (event.result, event.response_status, event.order_id) == ("applied", 200, order.pk)
+    assert event.reason == "Order SO-1 planned on route BHM-300305-R01."
+
+
+def test_an_event_rejected_then_ignored_under_the_same_id_is_recorded_with_its_order(make_order, planner):
+    # The rejected row is taken again and completed by an UPDATE: the order it names is linked there too.
+    body = payload("order_completed")
+    assert planner.post(body, webhook_id="msg_early_done").status_code == 404
+    order = make_order("SO-1")  # exists now, but is ready: a completion is not allowed from there
+    before = reload(order).version
+    response = planner.post(body, webhook_id="msg_early_done")
+    assert response.json()["result"] == "ignored"
+    assert reload(order).version == before
+    event = InboundEvent.objects.get(webhook_id="msg_early_done")
+    assert (event.result, event.response_status, event.order_id) == ("ignored", 200, order.pk)
 
 
 BAD_BODIES = [

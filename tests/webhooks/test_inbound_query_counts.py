@@ -9,13 +9,15 @@ import pytest
 
 from orders.models import Order
 
-# The source; SAVEPOINT (BEGIN in production); the event's row (INSERT … ON CONFLICT DO NOTHING);
-# plan_order: the order and its groups FOR UPDATE, the order's lines and movements for its JSON, then
-# one statement updating the order and its group and inserting the history and the outbox rows; UPDATE
-# the event's row; RELEASE (COMMIT). Was 18.
-PLANNED_STATEMENTS = 8
-# The source; SAVEPOINT; the INSERT that finds the id taken; the row FOR UPDATE; duplicates + 1; RELEASE.
-DUPLICATE_STATEMENTS = 6
+# SAVEPOINT (BEGIN in production); the event's row, already saying `applied`, inserted only while the
+# source still has the secret the request was verified with (one statement: the source itself is this
+# process's copy); plan_order: the order and its groups FOR UPDATE, the order's lines and movements for
+# its JSON, then one statement updating the order and its group and inserting the history and the
+# outbox rows; RELEASE (COMMIT). Was 8 (the source read on its own, the event's row UPDATEd at the
+# end), 18 before that.
+PLANNED_STATEMENTS = 6
+# SAVEPOINT; the claim that finds the id taken; the row FOR UPDATE; duplicates + 1; RELEASE. Was 6.
+DUPLICATE_STATEMENTS = 5
 
 
 @pytest.fixture
