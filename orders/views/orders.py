@@ -16,6 +16,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaulttags import querystring
 from django.urls import reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseLocation, push_url
 
@@ -126,6 +128,50 @@ def _columns(current_sort, link):
     return columns
 
 
+_HX_LINK = 'hx-target="#order-results" hx-swap="outerHTML" hx-push-url="true"'
+_ARROWS = {"ascending": " ▲", "descending": " ▼"}
+
+
+def _column_headers(columns):
+    """The table's `<th>`s, the markup the template's loop made (9 columns; ~0.8 ms a page there)."""
+    cells = []
+    for column in columns:
+        optional = mark_safe(' class="col-optional"') if column["optional"] else ""
+        aria = format_html(' aria-sort="{}"', column["aria"]) if column["aria"] else ""
+        if column["key"]:
+            inner = format_html(
+                '<a href="{}" hx-get="{}" ' + _HX_LINK + ">{}{}</a>",
+                column["url"],
+                column["url"],
+                column["label"],
+                _ARROWS.get(column["aria"], ""),
+            )
+        else:
+            inner = conditional_escape(column["label"])
+        cells.append(format_html('\n          <th scope="col"{}{}>{}</th>\n          ', optional, aria, inner))
+    return mark_safe("".join(cells))  # noqa: S308 - each cell made by format_html
+
+
+def _status_links(items, current_status):
+    """The per-status links (`<li>`s after "All"), the markup the template's loop made."""
+    return mark_safe(  # noqa: S308 - each item made by format_html
+        "".join(
+            format_html(
+                '\n    <li><a href="{}" hx-get="{}" '
+                + _HX_LINK
+                + '{}><span class="badge badge-{}">{} {}</span></a></li>\n    ',
+                item["url"],
+                item["url"],
+                mark_safe(' aria-current="true"') if current_status == item["value"] else "",
+                item["badge"],
+                item["label"],
+                item["count"],
+            )
+            for item in items
+        )
+    )
+
+
 def _linker(query):
     """`{% querystring query ... %}` in Python: the list's ~15 links are made once each here rather
     than twice each (href and hx-get) in the template, where they were a fifth of the page's time."""
@@ -175,23 +221,26 @@ def order_list(request):
         "all_url": link(status=None, page=None),
         "previous_url": link(page=page - 1) if page > 1 else None,
         "next_url": link(page=page + 1) if has_next else None,
-        "columns": _columns(current_sort, link),
+        "column_headers": _column_headers(_columns(current_sort, link)),
         "section": "orders",
         "filter": filterset,
         "orders": orders,
         "page": page,
         "page_size": page_size,
         "page_sizes": PAGE_SIZES,
-        "status_counts": [
-            {
-                "value": value,
-                "label": label,
-                "count": counts.get(value, 0),
-                "badge": ORDER_BADGES[value],
-                "url": link(status=value, page=None),
-            }
-            for value, label in Order.Status.choices
-        ],
+        "status_links": _status_links(
+            [
+                {
+                    "value": value,
+                    "label": label,
+                    "count": counts.get(value, 0),
+                    "badge": ORDER_BADGES[value],
+                    "url": link(status=value, page=None),
+                }
+                for value, label in Order.Status.choices
+            ],
+            request.GET.get("status", ""),
+        ),
         "total": sum(counts.values()),
         "current_status": request.GET.get("status", ""),
         "etag": etag,
