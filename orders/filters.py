@@ -1,5 +1,6 @@
 """The office order list's filters: the query parameters of `/orders/` (docs/dashboard.md)."""
 
+import copy
 import functools
 
 import django_filters
@@ -7,7 +8,9 @@ from django import forms
 from django.db import connection
 from django.db.models import BooleanField, Exists, OuterRef, Q
 from django.db.models.expressions import RawSQL
+from django.http import QueryDict
 from django_filters import fields as filter_fields
+from django_filters.filters import FilterMethod
 
 from .addresses import spaced_postal_codes
 from .models import DeliveryMethod, Order, OrderLine, ServiceLevel, StockLocation
@@ -143,6 +146,28 @@ class OrderFilter(django_filters.FilterSet):
     class Meta:
         model = Order
         fields = []
+
+    def __init__(self, data=None, queryset=None, *, request=None, prefix=None):
+        """django-filter's own `__init__`, with each filter copied shallowly instead of the whole
+        `base_filters` deep-copied (~0.7 ms a page: querysets, widgets and choices copied and then
+        never changed). What a request sets on a filter, `parent` and `model`, is set on its own copy;
+        a filter with a `method` gets its own `FilterMethod` pointing at that copy, so the method is
+        looked up on this FilterSet (the shared one would point at the class's filter)."""
+        if queryset is None:
+            queryset = self._meta.model._default_manager.all()
+        self.is_bound = data is not None
+        self.data = data or QueryDict()
+        self.queryset = queryset
+        self.request = request
+        self.form_prefix = prefix
+        self.filters = {}
+        for name, base in self.base_filters.items():
+            filter_ = copy.copy(base)
+            if filter_.method is not None:
+                filter_.filter = FilterMethod(filter_)
+            filter_.model = queryset.model
+            filter_.parent = self
+            self.filters[name] = filter_
 
     def search(self, queryset, name, value):
         value = value.strip()
