@@ -5,6 +5,7 @@ import logging
 import re
 import time
 from datetime import date
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.cache import cache
@@ -13,7 +14,6 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.http import Http404, HttpResponseBadRequest, HttpResponseNotModified, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.defaulttags import querystring
 from django.urls import reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.html import conditional_escape, format_html
@@ -177,11 +177,21 @@ def _status_links(items, current_status):
 
 
 def _linker(query):
-    """`{% querystring query ... %}` in Python: the list's ~15 links are made once each here rather
-    than twice each (href and hx-get) in the template, where they were a fifth of the page's time."""
+    """Django's `querystring(None, query, **changes)`, the same text, for the list's ~14 links a page
+    (made once each here rather than twice each in the template): each parameter of `query` is
+    encoded once, as `QueryDict.urlencode()` does, instead of once per link; a change keeps the
+    parameter's place, a new one goes last, `None` removes it. tests/orders/test_list_markup.py
+    compares it with Django's on hostile, repeated and non-ASCII parameters."""
+    encoded = {key: [urlencode({key: value}) for value in values] for key, values in query.lists()}
 
     def link(**changes):
-        return querystring(None, query, **changes)
+        pieces = dict(encoded)
+        for key, value in changes.items():
+            if value is None:
+                pieces.pop(key, None)
+            else:
+                pieces[key] = [urlencode({key: str(value)})]
+        return "?" + "&".join(piece for values in pieces.values() for piece in values)
 
     return link
 

@@ -57,3 +57,26 @@ def test_hostile_column_labels_are_escaped_like_the_template():
         {"label": "A & B", "key": "k", "aria": "ascending", "optional": False, "url": hostile_link(sort="k")},
     ]
     assert NEW_COLUMNS.format(_column_headers(columns)) == render(OLD_COLUMN_LOOP, columns=columns)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "status=ready&sort=required_date",
+        "q=%3Cx%3E+%22a%27b%22%26amp%3B&status=failed&page=3",
+        "q=caf%C3%A9+%E2%82%AC&q=second&per_page=100",
+        "q=a%3Db%26c%3Dd&required_from=2026-01-01&x+y=1%2B1",
+    ],
+)
+@pytest.mark.parametrize(
+    "changes", [{}, {"page": None}, {"status": "ready", "page": None}, {"sort": "-customer", "page": None}, {"page": 2}]
+)
+def test_the_links_are_djangos_querystring(raw, changes):
+    from django.http import QueryDict
+    from django.template.defaulttags import querystring
+
+    from orders.views.orders import _linker
+
+    query = QueryDict(raw, mutable=True)
+    assert _linker(query)(**changes) == querystring(None, query, **changes)
