@@ -26,6 +26,7 @@ import logging
 
 from django.contrib.sessions.backends import cached_db
 from django.contrib.sessions.backends.db import SessionStore as DBStore
+from django.http import HttpResponse
 
 logger = logging.getLogger(__name__)
 
@@ -87,10 +88,12 @@ class SessionStore(cached_db.SessionStore):
         self._session_key = None
 
     def cycle_key(self):
-        """A new key for the same data (at login). The old key's data is the visitor's anonymous
-        session (the login view sends a logged-in user away first, and Django's `login()` flushes a
-        session that belongs to someone else), so if the cache cannot drop it, it is dropped from the
-        database and left to expire in the cache."""
+        """A new key for the same data. Django cycles the key at login, where the old key's data is
+        the visitor's anonymous session (the login view sends a logged-in user away first, and
+        `login()` flushes a session that belongs to someone else), and after a password change, where
+        the old key's password hash no longer matches (so `get_user` refuses it). Neither can log
+        anyone in again, so if the cache cannot drop the old key it is dropped from the database and
+        left to expire in the cache."""
         data = self._session
         key = self.session_key
         self.create()
@@ -100,3 +103,26 @@ class SessionStore(cached_db.SessionStore):
                 self.delete(key)
             except SessionCacheUnavailable:
                 DBStore.delete(self, key)
+
+
+class SessionCacheUnavailableMiddleware:
+    """503 in words, instead of a 500, when a session could not be deleted because the cache is down
+    and no view said better (the Django admin's logout, for one); the office's login and logout
+    answer it themselves (orders/views/accounts.py)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, SessionCacheUnavailable):
+            response = HttpResponse(
+                "The session store is not answering, so nothing was changed: try again in a minute.",
+                status=503,
+                content_type="text/plain; charset=utf-8",
+            )
+            response["Retry-After"] = "60"
+            return response
+        return None

@@ -173,3 +173,38 @@ def django_settings_caches_live():
     from stream_portal import settings as project_settings
 
     return project_settings.CACHES
+
+
+def test_with_redis_down_the_admin_logout_answers_503_and_changes_nothing(settings, admin_user, depots):
+    client = Client()
+    client.force_login(admin_user)
+    key = session_key(client)
+    settings.CACHES = DEAD_REDIS
+    response = client.post("/admin/logout/")
+    assert response.status_code == 503
+    assert response.content.decode() == (
+        "The session store is not answering, so nothing was changed: try again in a minute."
+    )
+    assert Session.objects.filter(session_key=key).exists()
+    assert client.get("/admin/").status_code == 200
+
+
+def test_a_password_change_keeps_the_user_logged_in_and_the_old_key_logs_no_one_in(office_user, depots):
+    client = logged_in()
+    old_key = session_key(client)
+    token = client.cookies["csrftoken"].value
+    response = client.post(
+        "/accounts/password_change/",
+        {
+            "old_password": PASSWORD,
+            "new_password1": "a-new-pass-8642",
+            "new_password2": "a-new-pass-8642",
+            "csrfmiddlewaretoken": token,
+        },
+    )
+    assert response.status_code == 302
+    assert session_key(client) != old_key
+    assert client.get("/orders/").status_code == 200
+    thief = Client()
+    thief.cookies[django_settings.SESSION_COOKIE_NAME] = old_key
+    assert thief.get("/orders/").status_code == 302
