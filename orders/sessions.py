@@ -12,9 +12,11 @@ Django's `cached_db` backend, with what it leaves to chance when the cache is do
   the cache *first*. A session removed only from the database would come back to life from the
   cache as soon as Redis answers again, so when the cache cannot be reached the session is not
   deleted at all and `SessionCacheUnavailable` is raised: the logout answers 503 "you are still
-  logged in, try again" (orders/views/accounts.py) rather than pretending. The exception: the old,
-  anonymous key a login replaces (`cycle_key`) is dropped from the database whatever the cache
-  says — it holds no login to bring back.
+  logged in, try again" (orders/views/accounts.py) rather than pretending (any other path that deletes a
+  session, such as the Django admin's logout, gets the same 503 from
+  `SessionCacheUnavailableMiddleware`). The exception: the old key a login replaces (anonymous) or a
+  password change leaves behind (its password hash no longer matches), in `cycle_key`, is dropped
+  from the database whatever the cache says — it can log no one in.
 - The **user** is not cached: `AuthenticationMiddleware` still reads it from the database on every
   request, so a user made inactive, or whose password changed, loses access at once.
 

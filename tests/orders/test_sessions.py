@@ -208,3 +208,24 @@ def test_a_password_change_keeps_the_user_logged_in_and_the_old_key_logs_no_one_
     thief = Client()
     thief.cookies[django_settings.SESSION_COOKIE_NAME] = old_key
     assert thief.get("/orders/").status_code == 302
+
+
+def test_with_redis_down_a_login_over_another_users_session_is_refused_in_words(settings, office_user, depots):
+    # The browser still holds olive's session (she was made inactive since): Django's login() ends it
+    # before logging bert in, which needs the cache; it answers 503 and changes nothing.
+    User.objects.create_user("bert", password=PASSWORD)
+    client = logged_in()
+    key = session_key(client)
+    User.objects.filter(pk=office_user.pk).update(is_active=False)
+    settings.CACHES = DEAD_REDIS
+    token = client.cookies["csrftoken"].value
+    response = client.post("/accounts/login/", {"username": "bert", "password": PASSWORD, "csrfmiddlewaretoken": token})
+    assert response.status_code == 503
+    assert response.content.decode() == "Could not log in: the session store is not answering. Try again in a minute."
+    assert Session.objects.get(session_key=key).get_decoded()["_auth_user_id"] == str(office_user.pk)
+
+    settings.CACHES = django_settings_caches_live()
+    response = client.post("/accounts/login/", {"username": "bert", "password": PASSWORD, "csrfmiddlewaretoken": token})
+    assert response.status_code == 302
+    assert not Session.objects.filter(session_key=key).exists()
+    assert client.get("/orders/").status_code == 200
