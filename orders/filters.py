@@ -1,5 +1,6 @@
 """The office order list's filters: the query parameters of `/orders/` (docs/dashboard.md)."""
 
+import copy
 import functools
 
 import django_filters
@@ -7,7 +8,9 @@ from django import forms
 from django.db import connection
 from django.db.models import BooleanField, Exists, OuterRef, Q
 from django.db.models.expressions import RawSQL
+from django.http import QueryDict
 from django_filters import fields as filter_fields
+from django_filters.filters import FilterMethod
 
 from .addresses import spaced_postal_codes
 from .models import DeliveryMethod, Order, OrderLine, ServiceLevel, StockLocation
@@ -61,21 +64,28 @@ REFERENCE_FILTERS = {"stock_location": StockLocation, "delivery_method": Deliver
 
 
 @functools.cache
-def _reference_sql():
+def _reference_sql(latest):
     quote = connection.ops.quote_name
-    return (
-        " UNION ALL ".join(
-            f"SELECT {n}, {quote(model._meta.pk.column)}, {quote(model._meta.get_field('code').column)} "  # noqa: S608 - names from the models
-            f"FROM {quote(model._meta.db_table)}"
-            for n, model in enumerate(REFERENCE_FILTERS.values())
+    branches = [
+        f"SELECT {n}, {quote(model._meta.pk.column)}, {quote(model._meta.get_field('code').column)}, NULL "  # noqa: S608 - names from the models
+        f"FROM {quote(model._meta.db_table)}"
+        for n, model in enumerate(REFERENCE_FILTERS.values())
+    ]
+    if latest:
+        # First, so that PostgreSQL types the fourth column by it (the NULLs after it follow).
+        branches.insert(
+            0,
+            f"SELECT {len(REFERENCE_FILTERS)}, NULL, NULL, MAX({quote(Order._meta.get_field('updated_at').column)}) "  # noqa: S608
+            f"FROM {quote(Order._meta.db_table)}",
         )
-        + " ORDER BY 1, 3"
-    )
+    return " UNION ALL ".join(branches) + " ORDER BY 1, 3"
 
 
-def reference_options():
+def reference_options(*, latest=False):
     """{filter name: its options in the select's order (by code)}, from one statement for the three
     selects: unsaved instances holding the `pk` and `code` a select shows (its value and its label).
+    With `latest=True`, `(options, the newest updated_at of any order)`: the office list's full page
+    reads its ETag's latest change in the same statement (one round trip less).
 
     A full list page offers every depot, fleet and service level. Three ORM querysets cost three round
     trips and, on this 2-core machine, about 2.5 ms of Python building them (ORM compilation): more
@@ -84,11 +94,15 @@ def reference_options():
     once."""
     options = {name: [] for name in REFERENCE_FILTERS}
     names = list(REFERENCE_FILTERS)
+    newest = None
     with connection.cursor() as cursor:
-        cursor.execute(_reference_sql())
-        for n, pk, code in cursor.fetchall():
-            options[names[n]].append(REFERENCE_FILTERS[names[n]](pk=pk, code=code))
-    return options
+        cursor.execute(_reference_sql(latest))
+        for n, pk, code, changed in cursor.fetchall():
+            if n == len(names):
+                newest = changed
+            else:
+                options[names[n]].append(REFERENCE_FILTERS[names[n]](pk=pk, code=code))
+    return (options, newest) if latest else options
 
 
 class ListedModelChoiceField(filter_fields.ModelChoiceField):
@@ -143,6 +157,28 @@ class OrderFilter(django_filters.FilterSet):
     class Meta:
         model = Order
         fields = []
+
+    def __init__(self, data=None, queryset=None, *, request=None, prefix=None):
+        """django-filter's own `__init__`, with each filter copied shallowly instead of the whole
+        `base_filters` deep-copied (~0.7 ms a page: querysets, widgets and choices copied and then
+        never changed). What a request sets on a filter, `parent` and `model`, is set on its own copy;
+        a filter with a `method` gets its own `FilterMethod` pointing at that copy, so the method is
+        looked up on this FilterSet (the shared one would point at the class's filter)."""
+        if queryset is None:
+            queryset = self._meta.model._default_manager.all()
+        self.is_bound = data is not None
+        self.data = data or QueryDict()
+        self.queryset = queryset
+        self.request = request
+        self.form_prefix = prefix
+        self.filters = {}
+        for name, base in self.base_filters.items():
+            filter_ = copy.copy(base)
+            if filter_.method is not None:
+                filter_.filter = FilterMethod(filter_)
+            filter_.model = queryset.model
+            filter_.parent = self
+            self.filters[name] = filter_
 
     def search(self, queryset, name, value):
         value = value.strip()

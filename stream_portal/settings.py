@@ -137,6 +137,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "stream_portal.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # A logout the cache cannot carry out answers 503 in words, not 500 (orders/sessions.py).
+    "orders.sessions.SessionCacheUnavailableMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -189,6 +191,15 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": envcache("CACHE_URL", "locmem://")}
+# Sessions are kept in the database and, when the cache is shared by every process (Redis), read
+# from it: one Redis GET instead of a database read on every office page. With the per-process
+# locmem cache a logout in one worker would leave the session in the others, so the database alone.
+# What happens while Redis is down: orders/sessions.py.
+SESSION_ENGINE = (
+    "orders.sessions"
+    if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    else "django.contrib.sessions.backends.db"
+)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -268,10 +268,13 @@ def filter_fields(filterset):
     Django renders every widget and every option through its template engine, a fifth of the list's
     time; the result depends only on the fields' values, the language and the reference data offered
     in the three selects, so it is kept per process for the last few hundred distinct keys. The
-    reference data is read on every request (one statement for the three selects), so a new or
+    reference data is read on every request (one statement for the three selects, which the order
+    list's full page shares with its latest change), so a new or
     renamed depot shows at once; a form with errors is never kept."""
     form = filterset.form
-    options = reference_options()
+    options = getattr(filterset, "reference_options", None)  # read with the list's latest change
+    if options is None:
+        options = reference_options()
     choices = []
     for name, objs in options.items():
         if name in form.fields:

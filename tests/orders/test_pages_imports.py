@@ -32,7 +32,7 @@ def test_anonymous_users_are_sent_to_login(db, method, url):
 
 
 def test_the_page_offers_the_upload_form_and_the_sample(office, django_assert_num_queries):
-    with django_assert_num_queries(3):  # session, user, recent jobs
+    with django_assert_num_queries(2):  # user, recent jobs (the session from the cache)
         response = office.get("/imports/")
 
     html = response.content.decode()
@@ -182,7 +182,7 @@ def test_the_export_costs_the_same_queries_for_any_number_of_orders(
     for n in range(orders):
         make_order(f"SO-{n}")
 
-    with django_assert_num_queries(4):  # session, user, orders, their lines
+    with django_assert_num_queries(3):  # user, orders, their lines (the session from the cache)
         rows = exported(office.get("/orders/export.csv"))
 
     assert len(rows) == orders + 1
@@ -214,7 +214,7 @@ def test_recent_imports_are_listed_with_constant_queries(office, office_user, al
     for n in range(3):
         imports.start_import(upload(csv_file([row()]), f"api-{n}.csv"), actor=Actor.for_client(alice[0]))
 
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):  # user, recent jobs
         html = office.get("/imports/").content.decode()
 
     assert len(re.findall(r'<a href="/imports/\d+/">#\d+</a>', html)) == 4
