@@ -660,3 +660,171 @@ def test_each_group_of_a_multi_order_follows_its_own_stock(multi_order):
 
     assert group_statuses(multi_order) == {1: "ready", 2: "ready", 3: "ready"}
     assert reload(multi_order).status == Order.Status.READY
+
+
+# --- Cases found by mutation testing (docs/mutation.md) -----------------------------------------
+
+
+def test_a_frozen_movement_listed_after_a_pending_one_still_refuses_a_change(make_order):
+    order = make_order(lines=[line(1, "MAN", "BHM-VANS"), line(2, "LDS", "BHM-VANS")])
+    services.dispatch_movement(movement(order, "LDS→BHM").reference, actor=SYSTEM)  # the later of the two
+    before = snapshot(order)
+
+    with pytest.raises(OrderError) as caught:
+        services.update_order(reload(order), actor=SYSTEM, lines=[{"line_no": 2, "quantity": 5}])
+
+    assert caught.value.code == "movement_dispatched"
+    assert snapshot(order) == before
+
+
+def test_a_pending_movement_listed_after_a_frozen_one_is_kept(make_order):
+    order = make_order(lines=[line(1, "MAN", "BHM-VANS"), line(2, "LDS", "BHM-VANS")])
+    services.dispatch_movement(movement(order, "MAN→BHM").reference, actor=SYSTEM)  # the earlier of the two
+
+    services.update_order(reload(order), actor=SYSTEM, lines=[{"line_no": 2, "description": "Blue lamp"}])
+
+    assert movements_of(order) == [
+        {**pending("MAN→BHM", TODAY, day(2), {1: 1}), "status": "dispatched"},
+        pending("LDS→BHM", TODAY, day(3), {2: 1}),
+    ]
+
+
+def test_a_line_added_on_a_second_lane_gets_a_movement_with_its_reference_sku_and_line(make_order):
+    order = make_order(lines=[line(1, "MAN", "BHM-VANS")])
+
+    services.update_order(
+        order,
+        actor=SYSTEM,
+        lines=[
+            {
+                "line_no": 2,
+                "sku": "LAMP",
+                "quantity": 3,
+                "stock_location": location("LDS"),
+                "delivery_method": fleet("BHM-VANS"),
+            }
+        ],
+    )
+
+    assert movements_of(order) == [pending("MAN→BHM", TODAY, day(2), {1: 1}), pending("LDS→BHM", TODAY, day(3), {2: 3})]
+    added = movement(order, "LDS→BHM")
+    assert added.reference == f"MV-{added.pk:06d}"
+    assert list(added.lines.values_list("order_line_id", "line_no", "sku", "quantity")) == [
+        (OrderLine.objects.get(order=order, line_no=2).pk, 2, "LAMP", 3)
+    ]
+
+
+def test_a_movement_whose_lines_came_on_hand_earlier_is_re_made_on_the_day_of_the_change(make_order):
+    order = make_order(lines=[line(1, "MAN", "BHM-VANS", on_hand_date=day(5))])
+
+    # Six days on, the stock turns out to have been on hand since day 3: the movement made on day 0
+    # would have shipped on day 3, not day 5, so it is replaced by one made (and shipped) today.
+    with time_machine.travel(datetime(2030, 3, 10, 9, 0, tzinfo=ZoneInfo("Europe/London"))):
+        services.update_order(reload(order), actor=SYSTEM, lines=[{"line_no": 1, "on_hand_date": day(3, TODAY)}])
+
+    assert movements_of(order) == [
+        {**pending("MAN→BHM", day(5), day(7), {1: 1}), "status": "cancelled"},
+        pending("MAN→BHM", day(6), day(8), {1: 1}),
+    ]
+
+
+PREVIEWS = [
+    pytest.param("BHM", "BHM-VANS", None, None, id="stock-at-the-fleets-depot"),
+    pytest.param("MAN", "BHM-VANS", None, ("MAN", "BHM", 2, 0, 2), id="lane-of-2-days-ships-today"),
+    pytest.param("LDS", "BHM-VANS", 4, ("LDS", "BHM", 3, 4, 7), id="future-on-hand-ships-that-day"),
+    pytest.param("MAN", "BHM-VANS", -2, ("MAN", "BHM", 2, 0, 2), id="past-on-hand-ships-today"),
+    pytest.param("BHM", "LDS-VANS", None, ("BHM", "LDS", 1, 0, 1), id="no-lane-takes-1-day"),
+]
+
+
+@pytest.mark.parametrize(("stock", "fleet_code", "on_hand", "expected"), PREVIEWS)
+def test_the_preview_an_office_user_sees_while_choosing(depots, stock, fleet_code, on_hand, expected):
+    on_hand_date = None if on_hand is None else day(on_hand)
+    result = trunking.preview(location(stock), fleet(fleet_code), on_hand_date)
+    if expected is None:
+        assert result is None
+        return
+    from_code, to_code, days, ship, due = expected
+    assert result == {
+        "from_location": from_code,
+        "to_location": to_code,
+        "transit_days": days,
+        "ship_date": day(ship),
+        "due_date": day(due),
+    }
+
+
+def test_the_preview_on_a_given_day_and_without_a_choice(depots):
+    assert trunking.preview(location("MAN"), fleet("BHM-VANS"), on=day(10))["ship_date"] == day(10)
+    assert trunking.preview(None, fleet("BHM-VANS")) is None
+    assert trunking.preview(location("MAN"), None) is None
+    assert trunking.transit_days(location("LDS").pk, location("BHM").pk) == 3
+    assert trunking.transit_days(location("BHM").pk, location("LDS").pk) == Lane.DEFAULT_TRANSIT_DAYS == 1
+
+
+def new_lines(*specs):
+    """Unsaved lines of a new delivery order, as `plan_new` gets them: (line_no, stock, fleet)."""
+    leg = OrderGroup(group_type=OrderGroup.Type.DELIVERY)
+    return [
+        OrderLine(
+            line_no=n,
+            sku=f"SKU-{n}",
+            quantity=1,
+            stock_location=location(s),
+            delivery_method=DeliveryMethod.objects.select_related("depot").get(code=f),
+            group=leg,
+            on_hand_date=TODAY,
+        )
+        for n, s, f in specs
+    ]
+
+
+def test_plan_new_uses_the_lanes_and_ids_the_caller_already_read(depots, django_assert_num_queries):
+    prepared = trunking.Prepared(lanes={(location("MAN").pk, location("BHM").pk): 9}, movement_ids=[41])
+    lines = new_lines((1, "MAN", "BHM-VANS"))
+
+    with django_assert_num_queries(0):
+        movements, needed, waiting = trunking.plan_new(Order(), lines, prepared=prepared)
+
+    (planned,) = movements.values()
+    assert (planned.id, planned.reference, planned.ship_date, planned.due_date) == (41, "MV-000041", TODAY, day(9))
+    assert planned.created_at is not None and planned.created_at == planned.updated_at
+    assert prepared.movement_ids == []
+    assert waiting == lines
+
+
+def test_plan_new_tops_up_the_id_pool_by_what_is_missing_and_keeps_the_lanes_it_has(depots):
+    prepared = trunking.Prepared(lanes={}, movement_ids=[50])
+    order = Order()
+
+    movements, _, _ = trunking.plan_new(
+        order, new_lines((1, "MAN", "BHM-VANS"), (2, "LDS", "BHM-VANS")), prepared=prepared
+    )
+
+    first, second = movements.values()
+    assert first.id == 50 and second.id not in (None, 50)
+    assert prepared.movement_ids == [] and prepared.lanes == {}
+    # The caller's (empty) lanes stand: both movements take the default transit days.
+    assert (first.due_date, second.due_date, order.earliest_delivery_date) == (day(1), day(1), day(1))
+
+
+def test_plan_new_reads_the_lanes_it_lacks_without_taking_ids_it_has(depots):
+    prepared = trunking.Prepared(movement_ids=[60])
+
+    movements, _, _ = trunking.plan_new(Order(), new_lines((1, "MAN", "BHM-VANS")), prepared=prepared)
+
+    assert [(m.id, m.due_date) for m in movements.values()] == [(60, day(2))]
+    assert prepared.lanes == {(location("MAN").pk, location("BHM").pk): 2}
+    assert prepared.movement_ids == []
+
+
+def test_plan_new_reads_nothing_for_an_order_that_needs_no_movement(depots, django_assert_num_queries):
+    prepared = trunking.Prepared()
+    lines = new_lines((1, "BHM", "BHM-VANS"))
+    order = Order()
+
+    with django_assert_num_queries(0):
+        movements, needed, waiting = trunking.plan_new(order, lines, prepared=prepared)
+
+    assert (movements, needed, waiting, prepared.lanes) == ({}, {}, [], None)
+    assert order.earliest_delivery_date == TODAY

@@ -203,3 +203,61 @@ def test_https_goes_to_the_checked_address_and_checks_the_certificate_against_th
     assert "hooks.example.test" in mismatched.attempts.get().error and mismatched.state == "pending"
     [request] = receiver.requests
     assert request["headers"]["host"] == f"hooks.example.test:{receiver.port}"
+
+
+# --- Cases found by mutation testing (docs/mutation.md) -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("ftp://hooks.example.com/x", "The URL must start with http:// or https://."),
+        ("http:///no-host", "The URL must name a host."),
+        ("http://user@hooks.example.com/", "The URL must not contain a user name or password."),
+        ("http://:pw@hooks.example.com/", "The URL must not contain a user name or password."),
+        ("http://hooks.example.com:99999/", "The URL is not valid."),
+        ("http://hooks.example.com/a b", "The URL must not contain spaces or control characters."),
+        ("http://hooks.example.com/\x7f", "The URL must not contain spaces or control characters."),
+        ("http://hooks.example.com/\x1f", "The URL must not contain spaces or control characters."),
+        ("http://nowhere.example.com/", "The host nowhere.example.com does not resolve."),
+        (
+            "http://[64:ff9b::a00:1]/",
+            "The host 64:ff9b::a00:1 resolves to a forbidden address: 10.0.0.1 is a private address.",
+        ),
+    ],
+)
+def test_each_refusal_says_exactly_why(settings, dns, url, message):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    dns["nowhere.example.com"] = []
+    with pytest.raises(ssrf.UnsafeURL) as caught:
+        ssrf.check(url)
+    assert str(caught.value) == message
+
+
+def test_printable_punctuation_and_a_bare_host_are_accepted(settings, dns):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    dns["hooks.example.com"] = ["93.184.216.34"]
+    assert ssrf.check("https://hooks.example.com/in!x~").path == "/in!x~"
+    assert ssrf.check("https://hooks.example.com") == ssrf.Target(
+        "https", "hooks.example.com", 443, "93.184.216.34", "/"
+    )
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::808:808", "64:ff9b::5db8:d822"])
+def test_nat64_addresses_of_public_ipv4_addresses_are_allowed(address):
+    assert ssrf.forbidden(address) is None
+
+
+def test_the_host_is_resolved_for_the_urls_port(settings, monkeypatch):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    asked = []
+    monkeypatch.setattr(ssrf, "resolve", lambda host, port: asked.append((host, port)) or ["93.184.216.34"])
+    ssrf.check("https://hooks.example.com:8443/x")
+    ssrf.check("http://hooks.example.com/x")
+    assert asked == [("hooks.example.com", 8443), ("hooks.example.com", 80)]
+
+
+def test_resolve_gives_each_address_once():
+    # Literal addresses: getaddrinfo answers them without asking DNS.
+    assert ssrf.resolve("127.0.0.1", 443) == ["127.0.0.1"]
+    assert ssrf.resolve("::1", 80) == ["::1"]
