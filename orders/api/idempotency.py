@@ -41,6 +41,7 @@ class IdempotentCreate:
     idempotency = None
     replay = None
     in_transaction = False
+    outermost = False
 
     class Replay(Exception):  # noqa: N818 - not an error: the first answer, given again
         pass
@@ -53,6 +54,8 @@ class IdempotentCreate:
         ):
             return super().dispatch(request, *args, **kwargs)
         self.in_transaction = True
+        # Only a transaction of our own ends with a real COMMIT (in tests it is a savepoint).
+        self.outermost = not transaction.get_connection().in_atomic_block
         with transaction.atomic():
             response = super().dispatch(request, *args, **kwargs)
             refused = self.idempotency is not None and self.replay is None and response.status_code >= 400
@@ -91,7 +94,7 @@ class IdempotentCreate:
             and self.replay is None
             and not (self.in_transaction and response.status_code >= 400)
         ):
-            finish(self.idempotency, response)
+            finish(self.idempotency, response, commit=self.in_transaction and self.outermost)
         return response
 
 
@@ -191,8 +194,15 @@ def _insert(**fields):
     return IdempotencyKey.objects.create(**fields)
 
 
-def finish(record, response):
-    """Keep the answer for replay; a server error releases the key so the client can retry."""
+def finish(record, response, commit=False):
+    """Keep the answer for replay; a server error releases the key so the client can retry.
+
+    `commit`: this is the last statement of the create's own transaction (the outermost
+    `transaction.atomic`, nothing sent after it): on PostgreSQL the answer's UPDATE and the COMMIT
+    go as one message of two statements, one round trip instead of two (session 6). The COMMIT is a
+    real one, before the answer is sent; the `atomic` block ending just after finds the transaction
+    committed (psycopg then sends nothing) and runs the on-commit hooks as usual. If the UPDATE fails
+    the COMMIT is not run, the transaction is aborted and rolled back, as before."""
     if response.status_code >= 500:
         record.delete()
         return
@@ -209,10 +219,13 @@ def finish(record, response):
     table = IdempotencyKey._meta.db_table
     conn = transaction.get_connection()
     json_param = "%s::jsonb" if conn.vendor == "postgresql" else "%s"
-    with _cursor(conn) as cursor:
+    together = commit and conn.vendor == "postgresql" and conn.in_atomic_block and not conn.needs_rollback
+    # With the COMMIT: Django's own cursor (client-side binding, PostgreSQL's simple protocol, which
+    # takes two statements in one message); otherwise the prepared statement.
+    with conn.cursor() if together else _cursor(conn) as cursor:
         cursor.execute(
             f"UPDATE {table} SET state = %s, response_status = %s, response_body = {json_param}, "  # noqa: S608
-            f"response_headers = {json_param} WHERE id = %s",
+            f"response_headers = {json_param} WHERE id = %s" + ("; COMMIT" if together else ""),
             [
                 record.state,
                 record.response_status,
