@@ -219,7 +219,12 @@ def finish(record, response, commit=False):
     table = IdempotencyKey._meta.db_table
     conn = transaction.get_connection()
     json_param = "%s::jsonb" if conn.vendor == "postgresql" else "%s"
-    together = commit and conn.vendor == "postgresql" and conn.in_atomic_block and not conn.needs_rollback
+    together = (
+        commit
+        and conn.vendor == "postgresql"
+        and len(conn.atomic_blocks) == 1  # the create's own transaction, no savepoint open inside it
+        and not conn.needs_rollback
+    )
     # With the COMMIT: Django's own cursor (client-side binding, PostgreSQL's simple protocol, which
     # takes two statements in one message); otherwise the prepared statement.
     with conn.cursor() if together else _cursor(conn) as cursor:
