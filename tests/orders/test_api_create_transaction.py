@@ -93,3 +93,44 @@ def test_in_its_own_transaction_the_kept_answer_goes_with_the_commit_and_the_hoo
     # The next create on the same connection starts a transaction of its own as usual.
     assert alice_api.post(URL, other_body, headers={"Idempotency-Key": "own-tx-2"}).status_code == 201
     assert Order.objects.filter(order_no__in=["SO-C1", "SO-C2"]).count() == 2
+
+
+def _sent(queries):
+    return [q["sql"] for q in queries.captured_queries]
+
+
+def test_the_reference_data_is_read_in_the_claim_s_statement_and_answers_as_before(alice_api, depots):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from orders.api.views import MAX_LINES
+
+    body = order_body("SO-R1", lines=[line(1, stock_location="MAN", delivery_method="BHM-VANS")])
+    with CaptureQueriesContext(connection) as queries:
+        first = alice_api.post(URL, body, headers={"Idempotency-Key": "ref-1"})
+    assert first.status_code == 201, first.json()
+    claims = [sql for sql in _sent(queries) if "INTO orders_idempotencykey" in sql]
+    assert len(claims) == 1 and claims[0].startswith("WITH claim AS") and "row_to_json" in claims[0]
+    assert not any(sql.lstrip().startswith("SELECT 'service_level'") for sql in _sent(queries))
+    assert first.json()["movements"][0]["reference"] == f"MV-{StockMovement.objects.get().pk:06d}"
+
+    # A replay reads nothing more into the answer; a create without a key reads the data on its own.
+    again = alice_api.post(URL, body, headers={"Idempotency-Key": "ref-1"})
+    assert (again.status_code, again.json()) == (201, first.json())
+    with CaptureQueriesContext(connection) as queries:
+        plain = alice_api.post(URL, order_body("SO-R2", lines=[line(1, "BHM")]))
+    assert plain.status_code == 201
+    assert any(sql.lstrip().startswith("SELECT 'service_level'") for sql in _sent(queries))
+
+    # Unknown codes and too many lines are refused with the same answers through the claim's statement.
+    unknown = alice_api.post(URL, order_body("SO-R3", lines=[line(1, "NOWHERE")]), headers={"Idempotency-Key": "ref-3"})
+    assert unknown.status_code == 400
+    assert unknown.json() == alice_api.post(URL, order_body("SO-R3", lines=[line(1, "NOWHERE")])).json()
+    many = order_body("SO-R4", lines=[line(n, "BHM") for n in range(1, MAX_LINES + 2)])
+    with CaptureQueriesContext(connection) as queries:
+        refused = alice_api.post(URL, many, headers={"Idempotency-Key": "ref-4"})
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "errors": {"lines": [f"An order has at most {MAX_LINES} lines across all its groups; this one has 501."]}
+    }
+    assert not any("row_to_json" in sql for sql in _sent(queries))
