@@ -14,14 +14,68 @@ import functools
 
 from django.db import connection
 
+# Statements whose conversion to PostgreSQL's `$n` form is kept (see `_converting_class`): the few
+# texts sent through `prepared_cursor()`, a handful per create shape; a bound against a caller that
+# sends ever-new texts.
+CONVERTED_MAX = 256
+
+
+@functools.cache
+def _converting_class():
+    """psycopg's query class, remembering each statement's conversion whatever its length.
+
+    Before it sends a statement psycopg splits its text at the `%s` placeholders and writes it with
+    `$1, $2, …`, and remembers that only for statements under 4,096 characters and 50 parameters
+    (`psycopg._queries`: ORMs send ever-new long `INSERT … VALUES (…), (…)`). The create's one
+    INSERT is ~5 kB with ~130 parameters and the same text on every create of its shape: splitting
+    it was ~14 % of a web worker's CPU under the create load (py-spy, session 6). Statements sent
+    through `prepared_cursor()` repeat by definition, so their conversion is kept here, up to
+    CONVERTED_MAX texts (then forgotten all at once). If psycopg's internals are not as expected,
+    its own class is used unchanged."""
+    try:
+        from psycopg._queries import PostgresQuery, _query2pg_nocache
+    except ImportError:  # pragma: no cover - another psycopg layout: plain psycopg
+        from psycopg._queries import PostgresQuery
+
+        return PostgresQuery
+
+    converted = {}
+
+    class RepeatedQuery(PostgresQuery):
+        def convert(self, query, vars):
+            if vars is None or not isinstance(query, (str, bytes)):
+                return super().convert(query, vars)
+            query = self._ensure_bytes(query)
+            key = (query, self._tx.encoding)
+            parts = converted.get(key)
+            if parts is None:
+                if len(converted) >= CONVERTED_MAX:
+                    converted.clear()
+                parts = converted[key] = self.split(query, self._tx.encoding)
+            self.query, self._want_formats, self._order, self._parts = parts
+            self.dump(vars)
+
+    RepeatedQuery.split = staticmethod(_query2pg_nocache)
+    RepeatedQuery.converted = converted
+    return RepeatedQuery
+
 
 @functools.cache
 def _prepared_class():
     from django.db.backends.postgresql.base import ServerBindingCursor
 
     class PreparedCursor(ServerBindingCursor):
+        _query_cls = _converting_class()
+
         def execute(self, query, params=None, *, prepare=None, binary=None):
             return super().execute(query, params, prepare=True, binary=binary)
+
+        def _send_query_prepared(self, name, pgq, *, binary=None):
+            # psycopg notes the query it sent only when it is not prepared; Django's query log
+            # (`connection.queries`, CaptureQueriesContext) reads it from there: without this a
+            # prepared statement was logged as `None`.
+            self._query = pgq
+            return super()._send_query_prepared(name, pgq, binary=binary)
 
     return PreparedCursor
 

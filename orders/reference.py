@@ -103,15 +103,38 @@ def _instance(model, row):
 
 def load(items):
     """Read the reference data, lanes and movement ids the orders `items` (raw request bodies) need."""
+    plan = plan_load(items)
+    if plan.sql is None:
+        return plan.loaded
+    with prepared_cursor() as cursor:
+        cursor.execute(plan.sql, plan.params)
+        return plan.received(cursor.fetchall())
+
+
+@dataclass
+class Plan:
+    """What `load` sends and how it reads the answer, for a caller that sends the statement itself
+    (the idempotency claim sends it in its own statement: orders/api/idempotency.py). `sql` None:
+    nothing to read (or read already, off PostgreSQL), `loaded` is the answer. The statement's rows
+    are (kind, text); `received(rows)` turns them into the `Loaded`."""
+
+    loaded: Loaded
+    sql: str | None = None
+    params: dict | None = None
+    received: object = None
+
+
+def plan_load(items):
+    """`load`'s statement (named parameters, rows of (kind, text)) without sending it."""
     levels, locations, methods, pairs = _named(items)
     loaded = Loaded(prepared=Prepared(lanes={}))
     if not (levels or locations or methods):
         # Nothing named by a code (or only values that are not codes at all): empty tables, so each
         # code field answers "unknown" or its type error rather than finding no table.
         loaded.tables = {model: CodeTable(model, {}) for model in (ServiceLevel, StockLocation, DeliveryMethod)}
-        return loaded
+        return Plan(loaded)
     if connection.vendor != "postgresql":
-        return _load_portable(loaded, levels, locations, methods, pairs)
+        return Plan(_load_portable(loaded, levels, locations, methods, pairs))
     sl, loc, dm, lane = (m._meta.db_table for m in (ServiceLevel, StockLocation, DeliveryMethod, Lane))
     # One id per (order, lane) whose stock must move: an order's lines on one lane share a movement.
     # A prepared statement (the same text and parameter types every time): planning this UNION took
@@ -140,11 +163,13 @@ def load(items):
         "pair_locations": [location for _, location, _ in pairs],
         "pair_methods": [method for _, _, method in pairs],
     }
+    return Plan(loaded, sql, params, lambda fetched: _received(loaded, locations, fetched))
+
+
+def _received(loaded, locations, fetched):
     rows = {"service_level": [], "stock_location": [], "delivery_method": [], "lane": [], "movement_id": []}
-    with prepared_cursor() as cursor:
-        cursor.execute(sql, params)
-        for kind, text in cursor.fetchall():
-            rows[kind].append(text)
+    for kind, text in fetched:
+        rows[kind].append(text)
     by_id = {}
     tables = {ServiceLevel: {}, StockLocation: {}, DeliveryMethod: {}}
     for kind, model in (("service_level", ServiceLevel), ("stock_location", StockLocation)):

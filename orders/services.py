@@ -523,12 +523,17 @@ def _insert_columns(model, joined):
     return _INSERT_COLUMNS[key]
 
 
-def _values(rows, keys, casts, params):
+def _values(rows, keys, casts):
     """`VALUES (...), (...)`: for each row its key values (text) then its column values, cast."""
     placeholders = "(" + ", ".join(["%s::text"] * keys + [f"%s::{cast}" for cast in casts]) + ")"
-    for row in rows:
-        params.extend(row)
-    return "VALUES " + ", ".join([placeholders] * len(rows))
+    return "VALUES " + ", ".join([placeholders] * rows)
+
+
+# Each CTE's text by its shape (table, joins, rows): the same on every create of the same shape, so
+# it is written once per process (building it was ~5 % of a web worker's CPU per create, py-spy,
+# session 6). Bounded: bulk writes and imports of any size have shapes of their own.
+_CTE_SQL = {}
+_CTE_SQL_MAX = 512
 
 
 def _cte(name, model, objs, *, joined=(), keys=None, join="", select=(), returning="id"):
@@ -536,20 +541,26 @@ def _cte(name, model, objs, *, joined=(), keys=None, join="", select=(), returni
     connection = transaction.get_connection()
     fields, casts = _insert_columns(model, tuple(joined))
     key_count = len(keys(objs[0])) if keys else 0
-    rows = [
-        [*(keys(obj) if keys else ()), *(f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields)]
-        for obj in objs
-    ]
     params = []
-    values = _values(rows, key_count, casts, params)
-    columns = [*joined, *(f.column for f in fields)]
-    aliases = [f"k{i}" for i in range(key_count)] + [f"c{i}" for i in range(len(fields))]
-    chosen = [*select, *(f"v.c{i}" for i in range(len(fields)))]
-    quote = connection.ops.quote_name
-    # Only our tables' and columns' names and placeholders: every value is a parameter.
-    table, names = quote(model._meta.db_table), ", ".join(quote(c) for c in columns)
-    sql = f"{name} AS (INSERT INTO {table} ({names}) SELECT {', '.join(chosen)} "  # noqa: S608
-    sql += f"FROM ({values}) AS v({', '.join(aliases)}) {join} RETURNING {returning})"
+    for obj in objs:
+        if keys:
+            params.extend(keys(obj))
+        params.extend(f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields)
+    shape = (connection.vendor, name, model, tuple(joined), key_count, len(objs), join, tuple(select), returning)
+    sql = _CTE_SQL.get(shape)
+    if sql is None:
+        values = _values(len(objs), key_count, casts)
+        columns = [*joined, *(f.column for f in fields)]
+        aliases = [f"k{i}" for i in range(key_count)] + [f"c{i}" for i in range(len(fields))]
+        chosen = [*select, *(f"v.c{i}" for i in range(len(fields)))]
+        quote = connection.ops.quote_name
+        # Only our tables' and columns' names and placeholders: every value is a parameter.
+        table, names = quote(model._meta.db_table), ", ".join(quote(c) for c in columns)
+        sql = f"{name} AS (INSERT INTO {table} ({names}) SELECT {', '.join(chosen)} "  # noqa: S608
+        sql += f"FROM ({values}) AS v({', '.join(aliases)}) {join} RETURNING {returning})"
+        if len(_CTE_SQL) >= _CTE_SQL_MAX:
+            _CTE_SQL.clear()
+        _CTE_SQL[shape] = sql
     return sql, params
 
 

@@ -12,6 +12,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions, throttling
 
+from ..db import prepared_cursor
 from ..models import ApiClient
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,9 @@ def key_lookup(vendor):
 def find_client(key_id):
     """(the active client with this key id, or None; whether its `last_used_at` is due to be written)."""
     since = connection.ops.adapt_datetimefield_value(timezone.now() - LAST_USED_EVERY)
-    with connection.cursor() as cursor:
+    # Prepared on PostgreSQL (orders.db): the same text on every API request, and planning it was
+    # most of its server time (0.2 ms of the backend's CPU per request, ~0.05 prepared; session 6).
+    with prepared_cursor() if connection.vendor == "postgresql" else connection.cursor() as cursor:
         cursor.execute(key_lookup(connection.vendor), [since, key_id])
         row = cursor.fetchone()
     if row is None:

@@ -41,6 +41,7 @@ class IdempotentCreate:
     idempotency = None
     replay = None
     in_transaction = False
+    outermost = False
 
     class Replay(Exception):  # noqa: N818 - not an error: the first answer, given again
         pass
@@ -53,6 +54,8 @@ class IdempotentCreate:
         ):
             return super().dispatch(request, *args, **kwargs)
         self.in_transaction = True
+        # Only a transaction of our own ends with a real COMMIT (in tests it is a savepoint).
+        self.outermost = not transaction.get_connection().in_atomic_block
         with transaction.atomic():
             response = super().dispatch(request, *args, **kwargs)
             refused = self.idempotency is not None and self.replay is None and response.status_code >= 400
@@ -69,9 +72,14 @@ class IdempotentCreate:
             return
         if not KEY_RE.match(key):
             raise ValidationError({"Idempotency-Key": ["Use 1–255 printable ASCII characters, no spaces."]})
-        self.idempotency, self.replay = begin(request.auth, key, body_hash(request.data))
+        along = self.claim_along(request) if self.in_transaction else None
+        self.idempotency, self.replay = begin(request.auth, key, body_hash(request.data), along)
         if self.replay is not None:
             raise self.Replay()
+
+    def claim_along(self, request):
+        """A read the create will need, sent with the key's claim (`_claim`): (sql, params, received), or None."""
+        return None
 
     def handle_exception(self, exc):
         if isinstance(exc, self.Replay):
@@ -91,7 +99,7 @@ class IdempotentCreate:
             and self.replay is None
             and not (self.in_transaction and response.status_code >= 400)
         ):
-            finish(self.idempotency, response)
+            finish(self.idempotency, response, commit=self.in_transaction and self.outermost)
         return response
 
 
@@ -115,11 +123,11 @@ def body_hash(data):
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def begin(client, key, digest):
-    """Claim the key; return (record, None) to go ahead, or (record, response) to replay."""
+def begin(client, key, digest, along=None):
+    """Claim the key; return (record, None) to go ahead, or (record, response) to replay. `along`: see `_claim`."""
     now = timezone.now()
     try:
-        return _insert(client=client, key=key, request_hash=digest), None
+        return _insert(along, client=client, key=key, request_hash=digest), None
     except IntegrityError:
         pass
     record = IdempotencyKey.objects.get(client=client, key=key)
@@ -153,20 +161,42 @@ def _cursor(conn):
     return prepared_cursor() if conn.vendor == "postgresql" else conn.cursor()
 
 
-def _claim(**fields):
+def _claim(along=None, **fields):
     """Claim the key inside the caller's transaction: INSERT … ON CONFLICT DO NOTHING, which waits for
-    a concurrent claim of the same key to commit or roll back and raises nothing (no savepoint)."""
+    a concurrent claim of the same key to commit or roll back and raises nothing (no savepoint).
+
+    `along`: a view's read that needs no answer from the claim, (sql, named params, received), sent in
+    the same statement on PostgreSQL (`WITH claim AS (INSERT …) SELECT 'claim', … UNION ALL <its
+    SELECT>`): one round trip for both. Its rows are (kind, text); `received` gets them whether or
+    not the key was free (a replay then ignores them)."""
     record = IdempotencyKey(**fields, created_at=timezone.now())
     table = IdempotencyKey._meta.db_table
     conn = transaction.get_connection()
     empty = "'{}'::jsonb" if conn.vendor == "postgresql" else "'{}'"  # SQLite (bin/run) keeps JSON as text
-    with _cursor(conn) as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (client_id, key, request_hash, state, response_headers, created_at) "  # noqa: S608
-            f"VALUES (%s, %s, %s, %s, {empty}, %s) ON CONFLICT (client_id, key) DO NOTHING RETURNING id",
-            [record.client_id, record.key, record.request_hash, record.state, record.created_at],
-        )
-        row = cursor.fetchone()
+    values = [record.client_id, record.key, record.request_hash, record.state, record.created_at]
+    if along is not None and conn.vendor == "postgresql":
+        sql, params, received = along
+        names = ("claim_client", "claim_key", "claim_hash", "claim_state", "claim_at")
+        with _cursor(conn) as cursor:
+            cursor.execute(
+                f"WITH claim AS (INSERT INTO {table} (client_id, key, request_hash, state, response_headers, "  # noqa: S608
+                f"created_at) VALUES (%(claim_client)s, %(claim_key)s, %(claim_hash)s, %(claim_state)s, {empty}, "
+                "%(claim_at)s) ON CONFLICT (client_id, key) DO NOTHING RETURNING id) "
+                "SELECT 'claim', id::text FROM claim UNION ALL " + sql,
+                {**params, **dict(zip(names, values, strict=True))},
+            )
+            rows = cursor.fetchall()
+        received([row for row in rows if row[0] != "claim"])
+        claimed = [row for row in rows if row[0] == "claim"]
+        row = (int(claimed[0][1]),) if claimed else None
+    else:
+        with _cursor(conn) as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (client_id, key, request_hash, state, response_headers, created_at) "  # noqa: S608
+                f"VALUES (%s, %s, %s, %s, {empty}, %s) ON CONFLICT (client_id, key) DO NOTHING RETURNING id",
+                values,
+            )
+            row = cursor.fetchone()
     if row is None:
         raise IntegrityError("the key is taken")
     record.pk = row[0]
@@ -184,15 +214,22 @@ def keep_refusal(record, response):
         finish(claimed, response)
 
 
-def _insert(**fields):
+def _insert(along=None, **fields):
     """Claim the key with one INSERT: inside a transaction (the API create) without raising into it."""
     if transaction.get_connection().in_atomic_block:
-        return _claim(**fields)
+        return _claim(along, **fields)
     return IdempotencyKey.objects.create(**fields)
 
 
-def finish(record, response):
-    """Keep the answer for replay; a server error releases the key so the client can retry."""
+def finish(record, response, commit=False):
+    """Keep the answer for replay; a server error releases the key so the client can retry.
+
+    `commit`: this is the last statement of the create's own transaction (the outermost
+    `transaction.atomic`, nothing sent after it): on PostgreSQL the answer's UPDATE and the COMMIT
+    go as one message of two statements, one round trip instead of two (session 6). The COMMIT is a
+    real one, before the answer is sent; the `atomic` block ending just after finds the transaction
+    committed (psycopg then sends nothing) and runs the on-commit hooks as usual. If the UPDATE fails
+    the COMMIT is not run, the transaction is aborted and rolled back, as before."""
     if response.status_code >= 500:
         record.delete()
         return
@@ -209,10 +246,18 @@ def finish(record, response):
     table = IdempotencyKey._meta.db_table
     conn = transaction.get_connection()
     json_param = "%s::jsonb" if conn.vendor == "postgresql" else "%s"
-    with _cursor(conn) as cursor:
+    together = (
+        commit
+        and conn.vendor == "postgresql"
+        and len(conn.atomic_blocks) == 1  # the create's own transaction, no savepoint open inside it
+        and not conn.needs_rollback
+    )
+    # With the COMMIT: Django's own cursor (client-side binding, PostgreSQL's simple protocol, which
+    # takes two statements in one message); otherwise the prepared statement.
+    with conn.cursor() if together else _cursor(conn) as cursor:
         cursor.execute(
             f"UPDATE {table} SET state = %s, response_status = %s, response_body = {json_param}, "  # noqa: S608
-            f"response_headers = {json_param} WHERE id = %s",
+            f"response_headers = {json_param} WHERE id = %s" + ("; COMMIT" if together else ""),
             [
                 record.state,
                 record.response_status,

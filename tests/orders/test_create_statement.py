@@ -195,3 +195,28 @@ def test_many_orders_copied_are_the_rows_one_create_writes(depots, monkeypatch, 
         fresh = representation.order_dict(representation.with_related().get(pk=order.pk))
         assert representation.order_dict(order) == fresh
         assert OutboxEvent.objects.get(order=order, type="order.created").payload["data"] == fresh
+
+
+def test_the_statement_text_is_written_once_per_shape_and_each_create_writes_its_own_rows(depots):
+    if connection.vendor != "postgresql":
+        pytest.skip("the single statement is PostgreSQL's")
+    from django.test.utils import CaptureQueriesContext
+
+    two = lambda n: order_body(n, lines=[line(1, stock_location="MAN", delivery_method="BHM-VANS"), line(2, "LDS")])  # noqa: E731
+    one = lambda n: order_body(n, lines=[line(1, "BHM")])  # noqa: E731
+    services._CTE_SQL.clear()
+    texts, made, kept = [], [], []
+    for body in (two("SH-1"), one("SH-2"), two("SH-3")):
+        with CaptureQueriesContext(connection) as queries:
+            made.append(services.create_order(actor=Actor.system(), **order_input(body)))
+        texts.append(next(q["sql"] for q in queries.captured_queries if q["sql"].startswith("WITH o AS")))
+        kept.append(len(services._CTE_SQL))
+
+    assert texts[0] == texts[2] != texts[1]
+    assert kept[0] < kept[1] == kept[2]  # the second shape added its CTEs; the first shape's were found
+    assert rows(made[0]) == rows(made[2])  # the same shape, each its own rows (order numbers differ)
+    assert Order.objects.get(pk=made[2].pk).order_no == "SH-3"
+    assert {line.order_id for line in OrderLine.objects.filter(order__order_no__in=["SH-1", "SH-3"])} == {
+        made[0].pk,
+        made[2].pk,
+    }

@@ -12,7 +12,7 @@ from orders.models import Order
 from tests.conftest import line, order_body
 
 URL = "/api/v1/orders/"
-CREATE_STATEMENTS = 7
+CREATE_STATEMENTS = 6
 # The bulk's orders: their ids in one statement, then one COPY per table (7 with a movement each).
 BULK_STATEMENTS_FOR_10 = 15
 LIST_STATEMENTS = 4
