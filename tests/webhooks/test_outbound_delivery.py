@@ -1,6 +1,7 @@
 """Fan-out and the wire, against a real HTTP receiver on loopback and real PostgreSQL."""
 
 import json
+import socket
 import threading
 import time
 from datetime import timedelta
@@ -183,11 +184,13 @@ def test_a_receiver_that_trickles_its_answer_is_cut_off_when_the_total_time_is_u
 
 def test_a_receiver_that_is_not_listening_is_a_failure(hooks_client, make_order):
     client, _key = hooks_client
-    subscribe(client, "http://127.0.0.1:8399/nobody-home")
-    make_order("SO-NOBODY")
-    [delivery_id] = fan_out_all()
+    with socket.socket() as taken:  # bound, never listening: nothing else can answer on this port
+        taken.bind(("127.0.0.1", 0))
+        subscribe(client, f"http://127.0.0.1:{taken.getsockname()[1]}/nobody-home")
+        make_order("SO-NOBODY")
+        [delivery_id] = fan_out_all()
 
-    sent = send_now(Delivery.objects.get(pk=delivery_id))
+        sent = send_now(Delivery.objects.get(pk=delivery_id))
 
     [attempt] = sent.attempts.all()
     assert attempt.response_status is None and attempt.error.startswith("Connection failed:")
