@@ -187,7 +187,7 @@ def test_a_create_that_crashes_raises_its_own_error_and_keeps_no_key(alice, alic
 
 def test_a_create_whose_answer_cannot_be_kept_leaves_no_order_and_can_be_retried(alice_api, depots, monkeypatch):
     # The claim, the order and the kept answer are one transaction: no order without its answer.
-    def lose_the_answer(record, response):
+    def lose_the_answer(record, response, **options):
         raise RuntimeError("connection lost")
 
     monkeypatch.setattr(idempotency, "finish", lose_the_answer)
