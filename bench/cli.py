@@ -456,13 +456,15 @@ def main(argv=None):
                 getattr(figures["bulk"], side).append(rate)
                 log(f"   {target.kind} bulk: {rate:.0f} orders/s ({report['requests']} requests finished)")
                 drain(target, args.database_url, prefix)
+            if "list" in args.only:
+                data.settle(args.database_url, log=log)
             for target in order if "list" in args.only else ():
                 measure_list_once(args, wrk, target, figures)
 
         log("== Figures that depend on work in progress")
         context = optional.Context(
             args=args, env=env, wrk=wrk, product=product, baseline=baseline, log=log, log_dir=log_dir,
-            run_id=run_id, figures=figures, manage=manage, http=http,
+            run_id=run_id, figures=figures, manage=manage, http=http, web=web,
             stop_worker=lambda: workers[-1].stop(),
             start_worker=lambda concurrency=None: workers.append(
                 servers.celery_worker(env, log_dir, concurrency or args.celery_concurrency)

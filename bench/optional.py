@@ -24,13 +24,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import psycopg
 
-from . import load, servers
+from . import data, load, servers
 from .stats import Figure
 
 IMPORT_COLUMNS = (
@@ -56,6 +55,7 @@ class Context:
     http: Any
     stop_worker: Any
     start_worker: Any
+    web: Any = None  # the product's gunicorn master (servers.Process), for its workers' CPU time
 
 
 def _answers(context, method, path, body=None, headers=None):
@@ -230,6 +230,7 @@ def measure_dashboard(context, figure):
     against the naive list measured in the same run, and each one's p99. `figure` is the first; the
     others are returned (bin/bench --scale calls this at each table size)."""
     cookie = _login_cookie(context)
+    data.settle(context.args.database_url, log=context.log)
     naive = context.figures["list_rps"]
     naive_p99 = context.figures["list_p99"]
     variants = [
@@ -524,7 +525,9 @@ def _send_inbound(context, figure, signer, ready, reset):
     # The web workers' CPU time over the run as well: events per CPU-second of gunicorn is what two
     # workers with a core each would do, whatever else shares this machine's cores.
     cpu = Figure("inbound events per web worker CPU-second", "events/CPU-s")
-    web = [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit() and _is_gunicorn_on(e.name, port)]
+    # The master and its workers, found as the master's children: with `setproctitle` installed
+    # gunicorn rewrites its command lines ("gunicorn: worker [...]"), so the port is not in them.
+    web = [context.web.pid, *servers.children(context.web.pid)]
     for _ in range(context.args.trials):
         reset()
         batch = ready
@@ -541,14 +544,6 @@ def _send_inbound(context, figure, signer, ready, reset):
             raise RuntimeError(f"{len(batch) - applied} of {len(batch)} events not applied: {bad}")
         figure.samples.append(applied / seconds)
     return [cpu]
-
-
-def _is_gunicorn_on(pid, port):
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return any(b"gunicorn" in part for part in command) and f"127.0.0.1:{port}".encode() in command
 
 
 # (group for --only, figure, unit, target, detect, measure)
