@@ -202,11 +202,41 @@ class OrderFilter(django_filters.FilterSet):
         # walk the sort's index and test every order until it has a page, which reads the whole
         # table when the few matches are old orders (1.3 s a page at 20,000 orders in the bench;
         # 10 ms this way). A search that matches most of the table costs a sort of its matches.
-        ids, params = Order.objects.filter(matches).order_by().values("pk").query.sql_with_params()
-        table = connection.ops.quote_name(Order._meta.db_table)
+        quote = connection.ops.quote_name
+        if self.rows_wanted and not self._other_filters_set():
+            # The search alone: only the rows up to the end of the page can be listed, so the
+            # subquery picks them itself, sorted from the matches (the `OFFSET 0` keeps the planner
+            # from walking the sort's index instead, as above), and the page reads those rows only,
+            # not every match. At 1,000,000 orders a postal district ("B12", 5,200 matches) took
+            # 26 ms this way round, 9 ms (EXPLAIN ANALYZE; session 6).
+            keys = SORTS[self.form.cleaned_data.get("sort") or DEFAULT_SORT]
+            columns = ["pk" if key.lstrip("-") == "id" else key.lstrip("-") for key in keys]
+            wanted = [c for c in columns if c != "pk"]  # the id is read as "pk" already
+            inner, params = Order.objects.filter(matches).order_by().values("pk", *wanted).query.sql_with_params()
+            order = ", ".join(
+                f"m.{quote(c)} DESC" if k.startswith("-") else f"m.{quote(c)} ASC"
+                for k, c in zip(keys, columns, strict=True)
+            )
+            ids = f"SELECT m.{quote('pk')} FROM ({inner} OFFSET 0) m ORDER BY {order} LIMIT %s"  # noqa: S608
+            params = (*params, self.rows_wanted)
+        else:
+            ids, params = Order.objects.filter(matches).order_by().values("pk").query.sql_with_params()
+        table = quote(Order._meta.db_table)
         # The text is the ORM's own compiled subquery; the search term travels in params.
-        found = RawSQL(f"{table}.{connection.ops.quote_name('id')} = ANY(ARRAY({ids}))", params, BooleanField())  # noqa: S611
+        found = RawSQL(f"{table}.{quote('id')} = ANY(ARRAY({ids}))", params, BooleanField())  # noqa: S611
         return queryset.filter(found)
+
+    # Set by the view before it reads `qs`: how many rows, from the first, its page needs (the rows
+    # before the page, the page, and one more to tell whether there is a next page). None: all.
+    rows_wanted = None
+
+    def _other_filters_set(self):
+        """Whether any filter besides the search and the sort narrows the list."""
+        return any(
+            value not in (None, "", [], ())
+            for name, value in self.form.cleaned_data.items()
+            if name not in ("q", "sort")
+        )
 
     def through_lines(self, queryset, name, value):
         # EXISTS rather than a join: an order with several matching lines is listed once.

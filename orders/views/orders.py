@@ -224,10 +224,11 @@ def order_list(request):
     page_size = _int(request.GET.get("per_page"), DEFAULT_PAGE_SIZE, allowed=PAGE_SIZES)
     filterset = OrderFilter(request.GET or None, queryset=Order.objects.all())
     filterset.reference_options = options
+    start = (page - 1) * page_size
+    filterset.rows_wanted = start + page_size + 1
     valid = filterset.is_valid() if request.GET else True
     orders, has_next = [], False
     if valid:
-        start = (page - 1) * page_size
         # One row more than the page tells whether there is a next page, without COUNT(*).
         # The row's columns only, as tuples: no model instances (orders/templatetags/portal.py).
         orders = list(filterset.qs.values_list(*ROW_FIELDS)[start : start + page_size + 1])

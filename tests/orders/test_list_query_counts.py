@@ -194,3 +194,24 @@ def test_a_search_pages_its_matches_in_the_chosen_order_with_the_other_filters(o
     assert [o for _, o in listed] == list(expected.values_list("order_no", flat=True))
     # QC-010 ... QC-019, less the two cancelled and the trunked ones still waiting for their stock.
     assert [o for _, o in sorted(listed, key=lambda x: x[1])] == ["QC-012", "QC-015", "QC-017", "QC-018"]
+
+
+@pytest.mark.parametrize("orders", [30], indirect=True)
+@pytest.mark.parametrize(
+    "sort", ["-created", "created", "order_no", "-required_date", "customer", "-status", "-updated"]
+)
+def test_a_search_alone_pages_exactly_the_rows_the_plain_filter_would(office, orders, sort):
+    # With the search the only filter, the subquery picks the rows up to the end of the page itself
+    # (sorted, limited); every page must still be the plain filter's, ties and all, with its next link.
+    from orders.filters import SORTS
+
+    Order.objects.filter(order_no__in=["QC-003", "QC-007", "QC-021"]).update(customer_name="Aaron Smith")
+    expected = list(
+        Order.objects.filter(customer_name__icontains="smith").order_by(*SORTS[sort]).values_list("order_no", flat=True)
+    )
+    assert len(expected) == 30
+    for page, rows in ((1, expected[:25]), (2, expected[25:])):
+        html = office.get("/orders/", {"q": "smith", "sort": sort, "per_page": 25, "page": page}).content.decode()
+        listed = sorted((html.index(f">{o}</a>"), o) for o in expected if f">{o}</a>" in html)
+        assert [o for _, o in listed] == rows
+        assert ('rel="next"' in html) == (page == 1)
