@@ -219,3 +219,31 @@ def test_of_two_requests_taking_over_one_expired_key_only_the_first_wins(alice, 
 
     monkeypatch.undo()
     assert IdempotencyKey.objects.get(key="race").request_hash == "theirs"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_keeping_an_answer_commits_only_when_asked_and_leaves_the_callers_transaction_to_it(alice):
+    # `finish` sends the COMMIT with the answer only for the create's own transaction (commit=True);
+    # any other caller's transaction stays open and can still be rolled back, claim and answer with it.
+    from django.db import transaction
+    from rest_framework.renderers import JSONRenderer
+
+    def answered(order_no):
+        response = Response({"order_no": order_no}, status=201)
+        response.accepted_renderer, response.accepted_media_type = JSONRenderer(), "application/json"
+        response.renderer_context = {}
+        return response
+
+    with transaction.atomic():
+        record, replay = idempotency.begin(alice[0], "left-open", "h1")
+        assert replay is None
+        idempotency.finish(record, answered("SO-1"))
+        transaction.set_rollback(True)
+    assert not IdempotencyKey.objects.filter(key="left-open").exists()
+
+    with transaction.atomic():
+        record, _ = idempotency.begin(alice[0], "committed", "h2")
+        idempotency.finish(record, answered("SO-2"), commit=True)
+        transaction.set_rollback(True)  # too late: the COMMIT went with the answer
+    kept = IdempotencyKey.objects.get(key="committed")
+    assert (kept.state, kept.response_status, kept.response_body) == ("done", 201, {"order_no": "SO-2"})
