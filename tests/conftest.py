@@ -29,6 +29,21 @@ if _worker.startswith("gw") and "RedisCache" in django_settings.CACHES["default"
     )
 
 
+if os.environ.get("STREAM_PORTAL_MUTATE"):
+
+    @pytest.fixture(scope="session", autouse=True)
+    def _no_rows_left_from_another_run(django_db_setup, django_db_blocker):
+        """Under bin/mutate, every mutant's tests start from empty tables. mutmut runs each mutant's
+        tests in a process forked from one that ran the whole selection first, on the same test
+        database (--reuse-db); rows committed there by a test cut short (the tests of a transaction's
+        own COMMIT are transactional) were left behind, and every mutant's first test then failed on
+        them ("duplicate key ... orders_apiclient_name_key") and was counted as killed."""
+        from django.core.management import call_command
+
+        with django_db_blocker.unblock():
+            call_command("flush", interactive=False, verbosity=0)
+
+
 # Every order body the tests validate through orders/api/validation.py is also put through
 # OrderSerializer itself, and any difference (data, types, messages, field paths) fails the test.
 django_settings.ORDER_VALIDATION_CROSSCHECK = True
