@@ -232,6 +232,7 @@ def _postgres():
     return connection.vendor == "postgresql"
 
 
+@functools.cache
 def related_sql(by="id"):
     """The statement of `read_related` on PostgreSQL, for an order given by its id (or `by="order_no"`:
     for a caller that sends it before it knows the id, in the same round trip as its lock)."""

@@ -377,11 +377,6 @@ def _as_stored(obj):
             values[f.attname] = f.to_python(value)
 
 
-def _new(model, **values):
-    """`model(**values)` for the rows a create builds by the thousand (orders/instances.py)."""
-    return instances.new(model, **values)
-
-
 class _NewOrder:
     """One order built in memory by `_build`, with everything `_write` inserts."""
 
@@ -422,7 +417,7 @@ def _build(*, actor, fields, lines=None, groups=None, on=None, prepared=None, to
     today = today or timezone.localdate()
     if "order_date" not in header:
         header["order_date"] = today
-    order = _new(
+    order = instances.new(
         Order,
         order_no=order_no,
         order_type=order_type,
@@ -433,7 +428,7 @@ def _build(*, actor, fields, lines=None, groups=None, on=None, prepared=None, to
     if order.unload_minutes is None and order.service_level is not None:
         order.unload_minutes = order.service_level.default_unload_minutes
     groups_made = [
-        _new(
+        instances.new(
             OrderGroup,
             order=order,
             sequence=spec["sequence"],
@@ -444,7 +439,7 @@ def _build(*, actor, fields, lines=None, groups=None, on=None, prepared=None, to
         for spec in group_specs
     ]
     lines_made = [
-        _new(
+        instances.new(
             OrderLine,
             order=order,
             group=group,
@@ -797,7 +792,7 @@ def _write(news):
         if not new.order.tracking_token:
             new.order.tracking_token = secrets.token_urlsafe(24)  # as Order.save does
     movement_lines = [
-        _new(
+        instances.new(
             StockMovementLine,
             movement=new.movements[lane],
             order_line=line,
@@ -814,7 +809,7 @@ def _write(news):
         order, actor = new.order, new.actor
         label = actor.label[:150]
         history += [
-            _new(
+            instances.new(
                 StatusChange,
                 order=order,
                 subject="movement",
@@ -829,7 +824,7 @@ def _write(news):
             for movement in new.movements.values()
         ]
         history.append(
-            _new(
+            instances.new(
                 StatusChange,
                 order=order,
                 subject="order",
@@ -1157,13 +1152,14 @@ def _lock_legs(order, expected_version=None, *, related=False):
         return locked, list(OrderGroup.objects.filter(order=locked).order_by("sequence")), None
     order_no = order.order_no if isinstance(order, Order) else order
     connection = transaction.get_connection()
-    with prepared_cursor() as cursor, prepared_cursor() as other:  # each planned once per connection
+    with prepared_cursor() as cursor:  # planned once per connection
         if related:
-            # A pipeline: both statements go out together and their results come back together.
-            with connection.wrap_database_errors, connection.connection.pipeline():
-                cursor.execute(_lock_legs_sql(), [order_no])
-                other.execute(representation.related_sql(by="order_no"), [order_no])
-            rows, read = cursor.fetchall(), other.fetchone()
+            with prepared_cursor() as other:
+                # A pipeline: both statements go out together and their results come back together.
+                with connection.wrap_database_errors, connection.connection.pipeline():
+                    cursor.execute(_lock_legs_sql(), [order_no])
+                    other.execute(representation.related_sql(by="order_no"), [order_no])
+                rows, read = cursor.fetchall(), other.fetchone()
         else:
             cursor.execute(_lock_legs_sql(), [order_no])
             rows, read = cursor.fetchall(), None
