@@ -120,11 +120,12 @@ class SessionCacheUnavailableMiddleware:
 
     def process_exception(self, request, exception):
         if isinstance(exception, SessionCacheUnavailable):
-            response = HttpResponse(
-                "The session store is not answering, so nothing was changed: try again in a minute.",
-                status=503,
-                content_type="text/plain; charset=utf-8",
-            )
-            response["Retry-After"] = "60"
-            return response
+            return unavailable("The session store is not answering, so nothing was changed: try again in a minute.")
         return None
+
+
+def unavailable(message):
+    """The 503 in words for a session that could not be deleted because the cache is down."""
+    response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = "60"
+    return response

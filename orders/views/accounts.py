@@ -11,11 +11,10 @@ rate limits).
 import hashlib
 
 from django.contrib.auth import views as auth_views
-from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET
 
-from ..sessions import SessionCacheUnavailable
+from ..sessions import SessionCacheUnavailable, unavailable
 from . import counters
 
 USERNAME_LIMIT = 5
@@ -64,14 +63,7 @@ class ThrottledLoginView(auth_views.LoginView):
         try:
             return super().form_valid(form)
         except SessionCacheUnavailable:  # another user's session in this browser could not be ended
-            return _session_store_down("Could not log in: the session store is not answering. Try again in a minute.")
-
-
-def _session_store_down(message):
-    """503 in words when a session cannot be deleted from the cache (orders/sessions.py)."""
-    response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
-    response["Retry-After"] = "60"
-    return response
+            return unavailable("Could not log in: the session store is not answering. Try again in a minute.")
 
 
 class LogoutView(auth_views.LogoutView):
@@ -79,7 +71,7 @@ class LogoutView(auth_views.LogoutView):
         try:
             return super().post(request, *args, **kwargs)
         except SessionCacheUnavailable:
-            return _session_store_down(
+            return unavailable(
                 "Could not log out: the session store is not answering, so you are still logged in. "
                 "Try again in a minute."
             )
