@@ -418,10 +418,11 @@ class Record:
 # source deactivated in any process holds from the next claim on, whatever this process remembers.
 # A copy of a webhook-id already stored inserts nothing (and, while the first copy's transaction is
 # still open, waits for it on the unique index). Answers (the source matched, the new row's id).
-_CLAIM_SQL = """
-    WITH s AS (
-        SELECT id FROM webhooks_inboundsource WHERE id = %s AND name = %s AND active AND secret = %s
-    ), c AS (
+# The source as the request was verified with it: a row only while it still has that id, name and
+# secret and is active (SQLite, for bin/run, runs it as a statement of its own before the insert).
+_SOURCE_SQL = "SELECT id FROM webhooks_inboundsource WHERE id = %s AND name = %s AND active AND secret = %s"
+_CLAIM_SQL = f"""
+    WITH s AS ({_SOURCE_SQL}), c AS (
         INSERT INTO webhooks_inboundevent
             (source_id, webhook_id, event_type, sent_at, received_at, body, result, response_status, reason,
              order_id, duplicates)
@@ -432,9 +433,7 @@ _CLAIM_SQL = """
         RETURNING id, order_id
     )
     SELECT EXISTS (SELECT FROM s), (SELECT id FROM c), (SELECT order_id FROM c)
-"""
-# Elsewhere (SQLite: bin/run) the source is checked by its own statement first.
-_SOURCE_SQL = "SELECT id FROM webhooks_inboundsource WHERE id = %s AND name = %s AND active AND secret = %s"
+"""  # noqa: S608 - only the constant above is put in
 _INSERT_SQL = """
     INSERT INTO webhooks_inboundevent
         (source_id, webhook_id, event_type, sent_at, received_at, body, result, response_status, reason,
